@@ -1,0 +1,20 @@
+"""``prs-deal-workflow``: run the deal-workflow service until SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+
+from prs_shared.logging import configure_logging
+
+from deal_workflow.bootstrap import bootstrap
+from deal_workflow.settings import DealWorkflowSettings
+
+
+def main() -> None:
+    settings = DealWorkflowSettings()
+    configure_logging(settings.service_name, settings.log_level, json=settings.log_json)
+    asyncio.run(bootstrap(settings).run_until_signalled())
+
+
+if __name__ == "__main__":
+    main()

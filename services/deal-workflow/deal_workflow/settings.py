@@ -1,0 +1,16 @@
+"""Deal-workflow configuration (``PRS_*`` environment variables)."""
+
+from __future__ import annotations
+
+from prs_shared.settings import ServiceSettings
+from pydantic import Field
+
+
+class DealWorkflowSettings(ServiceSettings):
+    service_name: str = "deal-workflow"
+    database_url: str | None = Field(
+        default=None, validation_alias="PRS_DEAL_WORKFLOW_DATABASE_URL"
+    )
+    metrics_port: int = Field(
+        default=9101, ge=0, le=65535, validation_alias="PRS_DEAL_WORKFLOW_METRICS_PORT"
+    )

@@ -1,0 +1,16 @@
+"""File-processor configuration (``PRS_*`` environment variables)."""
+
+from __future__ import annotations
+
+from prs_shared.settings import ServiceSettings
+from pydantic import Field
+
+
+class FileProcessorSettings(ServiceSettings):
+    service_name: str = "file-processor"
+    database_url: str | None = Field(
+        default=None, validation_alias="PRS_FILE_PROCESSOR_DATABASE_URL"
+    )
+    metrics_port: int = Field(
+        default=9102, ge=0, le=65535, validation_alias="PRS_FILE_PROCESSOR_METRICS_PORT"
+    )

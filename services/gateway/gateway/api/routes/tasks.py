@@ -1,0 +1,124 @@
+"""Task status and the diagnostic task."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from uuid import UUID
+
+from fastapi import APIRouter, Request, status
+from prs_shared.messaging.envelope import Priority, utcnow
+from prs_shared.messaging.messages import PING, Ping, TaskStatus
+
+from gateway.api.deps import CurrentPrincipal, SessionDep, StateDep, require
+from gateway.api.problems import Problem
+from gateway.api.schemas import (
+    DIAGNOSTIC_QUEUES,
+    DiagnosticRequest,
+    DiagnosticResponse,
+    QueuedResponse,
+    TaskStatusResponse,
+)
+from gateway.auth import Role
+from gateway.models import Task
+from gateway.queueing import queue_task
+
+router = APIRouter(prefix="/api/background-tasks", tags=["background tasks"])
+
+_NOT_FOUND = {404: {"description": "No task with that id (or not visible to this key)."}}
+
+
+def status_url(request: Request, task_id: UUID) -> str:
+    return str(request.url_for("get_task_status", task_id=task_id))
+
+
+@router.get("/{task_id}/status/", responses=_NOT_FOUND)
+async def get_task_status(
+    task_id: UUID, session: SessionDep, principal: CurrentPrincipal, state: StateDep
+) -> TaskStatusResponse:
+    """Status, result or error, attempts and timings of one task."""
+    task = await session.get(Task, str(task_id))
+    if task is None or (
+        not principal.is_admin and task.organization_id != principal.organization_id
+    ):
+        raise Problem(404, "Task not found", f"no task {task_id}")
+    return to_response(task, state.settings.result_retention_seconds)
+
+
+def to_response(task: Task, retention_seconds: int) -> TaskStatusResponse:
+    current = TaskStatus(task.status)
+    expires_at = (
+        task.finished_at + timedelta(seconds=retention_seconds) if task.finished_at else None
+    )
+    result = task.result
+    if expires_at is not None and expires_at <= utcnow() and current.terminal:
+        current, result = TaskStatus.EXPIRED, None
+    successful = None
+    if current.terminal:
+        successful = current == TaskStatus.SUCCEEDED
+    return TaskStatusResponse(
+        task_id=UUID(task.task_id),
+        task_type=task.task_type,
+        status=current,
+        successful=successful,
+        result=result,
+        error=task.error,
+        attempts=task.attempts,
+        queue=task.queue,
+        priority=task.priority,
+        organization_id=task.organization_id,
+        queued_by=task.queued_by,
+        correlation_id=task.correlation_id,
+        service=task.service,
+        worker=task.worker,
+        queued_at=task.queued_at,
+        started_at=task.started_at,
+        finished_at=task.finished_at,
+        updated_at=task.updated_at,
+        retry_at=task.retry_at,
+        duration_ms=task.duration_ms,
+        expires_at=expires_at,
+    )
+
+
+@router.post(
+    "/queue-diagnostic/",
+    status_code=status.HTTP_202_ACCEPTED,
+    dependencies=[require(Role.OPERATOR)],
+)
+async def queue_diagnostic(
+    body: DiagnosticRequest,
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    state: StateDep,
+) -> DiagnosticResponse:
+    """Send the diagnostic task to each named service; each answers with its name and worker."""
+    unknown = [s for s in body.services if s not in DIAGNOSTIC_QUEUES]
+    if unknown:
+        raise Problem(
+            422,
+            "Invalid request",
+            f"invalid field(s): services (unknown: {', '.join(unknown)})",
+            errors=[{"field": "services", "message": f"unknown service(s): {unknown}"}],
+        )
+    queued: dict[str, QueuedResponse] = {}
+    async with session.begin():
+        for service in body.services:
+            task = await queue_task(
+                session,
+                state.host.topology,
+                type_=PING.type,
+                payload=Ping(note=body.note),
+                priority=Priority.HIGH,
+                organization_id=principal.organization_id,
+                queued_by=principal.name,
+                queue=DIAGNOSTIC_QUEUES[service],
+            )
+            queued[service] = QueuedResponse(
+                task_id=task.task_id,
+                status=task.status,
+                queue=task.queue,
+                status_url=status_url(request, task.task_id),
+            )
+    state.host.relay.notify()
+    return DiagnosticResponse(tasks=queued)

@@ -1,0 +1,84 @@
+"""Request and response bodies of the gateway's task endpoints."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from prs_shared.messaging.messages import TaskStatus
+from pydantic import BaseModel, ConfigDict, Field
+
+SERVICES = ("gateway", "deal-workflow", "file-processor", "notifier", "scheduler")
+# Each service answers the diagnostic task on the first queue it owns.
+DIAGNOSTIC_QUEUES = {
+    "gateway": "monitoring",
+    "deal-workflow": "workflow",
+    "file-processor": "file_processing",
+    "notifier": "auth",
+    "scheduler": "system",
+}
+
+
+class QueuedResponse(BaseModel):
+    task_id: UUID
+    status: TaskStatus = Field(description="QUEUED: the task is durable and on its way.")
+    queue: str
+    status_url: str
+
+
+class TaskStatusResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "task_id": "6f1c1c2e-8a9e-4d5b-9f6e-0c8a3f1d2b7a",
+                "task_type": "deal.workflow.requested",
+                "status": "SUCCEEDED",
+                "successful": True,
+                "result": {"verified": True},
+                "error": None,
+                "attempts": 1,
+                "queue": "workflow",
+                "priority": "high",
+            }
+        }
+    )
+
+    task_id: UUID
+    task_type: str
+    status: TaskStatus
+    successful: bool | None = Field(
+        description="True when SUCCEEDED, false when it ended otherwise, null while pending."
+    )
+    result: dict[str, Any] | None
+    error: str | None
+    attempts: int
+    queue: str
+    priority: str
+    organization_id: str | None
+    queued_by: str | None
+    correlation_id: str | None
+    service: str | None
+    worker: str | None
+    queued_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime
+    retry_at: datetime | None
+    duration_ms: float | None
+    expires_at: datetime | None = Field(description="When the result stops being kept.")
+
+
+class DiagnosticRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    services: list[str] = Field(
+        default_factory=lambda: list(SERVICES),
+        description="Services to ping; all five by default.",
+        examples=[["gateway", "deal-workflow"]],
+    )
+    note: str | None = Field(default=None, max_length=500)
+
+
+class DiagnosticResponse(BaseModel):
+    tasks: dict[str, QueuedResponse]

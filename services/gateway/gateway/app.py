@@ -1,0 +1,77 @@
+"""The gateway's composition root: FastAPI app whose lifespan owns broker and database."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from prs_shared.diagnostics import base_registry
+from prs_shared.messaging.batch import BatchConsumer
+from prs_shared.messaging.messages import HEARTBEAT, LIFECYCLE_STATUS_TYPES
+from prs_shared.service import ServiceHost
+
+from gateway import registry
+from gateway.api import problems
+from gateway.api.routes import health, tasks
+from gateway.auth import Role, ensure_key
+from gateway.settings import GatewaySettings
+from gateway.state import GatewayState, KeyCache
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+COMMAND_QUEUES = ("monitoring", "maintenance")
+
+
+def build_host(settings: GatewaySettings) -> ServiceHost:
+    return ServiceHost(
+        settings,
+        handlers=base_registry(),
+        command_queues=COMMAND_QUEUES,
+        migrations=MIGRATIONS,
+    )
+
+
+def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+    settings = settings or GatewaySettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        host = build_host(settings)
+        await host.start()
+        if settings.admin_api_key is not None:
+            async with host.sessions() as session, session.begin():
+                await ensure_key(
+                    session,
+                    settings.admin_api_key.get_secret_value(),
+                    name="admin (PRS_ADMIN_API_KEY)",
+                    role=Role.ADMIN,
+                )
+        consumer = BatchConsumer(
+            name="gateway",
+            connection=host.connection,
+            topology=host.topology,
+            sessions=host.sessions,
+            publisher=host.publisher,
+            routing_keys=[*LIFECYCLE_STATUS_TYPES.values(), HEARTBEAT.type],
+            handler=registry.apply_events,
+            worker=host.worker,
+        )
+        await consumer.start()
+        app.state.gateway = GatewayState(settings, host, consumer, KeyCache(host))
+        try:
+            yield
+        finally:
+            await consumer.stop()
+            await host.stop()
+
+    app = FastAPI(
+        title="PRS Tasks gateway",
+        version="0.1.0",
+        description="Queue background tasks of the Payment Receiving System and follow them.",
+        lifespan=lifespan,
+    )
+    problems.install(app)
+    app.include_router(health.router)
+    app.include_router(tasks.router)
+    return app

@@ -1,0 +1,27 @@
+"""``prs-gateway``: serve the gateway with uvicorn."""
+
+from __future__ import annotations
+
+import uvicorn
+from prs_shared.logging import configure_logging
+
+from gateway.app import create_app
+from gateway.settings import GatewaySettings
+
+
+def main() -> None:
+    settings = GatewaySettings()
+    configure_logging(settings.service_name, settings.log_level, json=settings.log_json)
+    print(f"gateway listening on http://{settings.host}:{settings.port}", flush=True)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=int(settings.shutdown_grace),
+    )
+
+
+if __name__ == "__main__":
+    main()

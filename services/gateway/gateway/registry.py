@@ -1,0 +1,142 @@
+"""The task registry: folds task lifecycle events into one row per task.
+
+Events arrive at least once and, across workers and retries, not always in order. Each status has
+an order within an attempt (started < retrying < a final status) and attempts only grow, so an
+event is applied only when it moves a task forward; a finished task never goes back. That makes
+applying the same batch twice harmless.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from prs_shared.messaging.envelope import Envelope
+from prs_shared.messaging.messages import HEARTBEAT, Heartbeat, TaskLifecycle, TaskStatus
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.models import ServiceHeartbeat, Task
+
+_PHASE = {
+    TaskStatus.QUEUED: 0,
+    TaskStatus.STARTED: 1,
+    TaskStatus.RETRYING: 2,
+}
+_FINAL_PHASE = 3
+
+
+def _position(status: TaskStatus, attempt: int) -> tuple[int, int]:
+    return (attempt, _PHASE.get(status, _FINAL_PHASE))
+
+
+def advance(task: dict[str, Any] | None, event: TaskLifecycle) -> dict[str, Any] | None:
+    """The task's new fields after ``event``, or None when the event changes nothing."""
+    if task is not None:
+        current = TaskStatus(task["status"])
+        if current.terminal:
+            return None
+        if not event.status.terminal and _position(event.status, event.attempt) <= _position(
+            current, task["attempts"]
+        ):
+            return None
+    changes: dict[str, Any] = {
+        "status": event.status.value,
+        "attempts": max(event.attempt, task["attempts"] if task else 0),
+        "service": event.service,
+        "worker": event.worker,
+        "updated_at": event.at,
+    }
+    if event.status == TaskStatus.STARTED and (task is None or task.get("started_at") is None):
+        changes["started_at"] = event.at
+    if event.status == TaskStatus.RETRYING:
+        changes["retry_at"] = event.retry_at
+        changes["error"] = event.error
+    if event.status.terminal:
+        changes["finished_at"] = event.at
+        changes["result"] = event.result
+        changes["error"] = event.error
+        changes["duration_ms"] = event.duration_ms
+        changes["retry_at"] = None
+    if task is None:
+        changes.update(
+            task_type=event.task_type,
+            queue=event.queue,
+            priority="medium",
+        )
+    return changes
+
+
+async def apply_events(envelopes: Sequence[Envelope], session: AsyncSession) -> None:
+    """Batch handler: fold lifecycle events and heartbeats into the registry in one transaction."""
+    lifecycle: list[tuple[Envelope, TaskLifecycle]] = []
+    beats: dict[str, Heartbeat] = {}
+    for envelope in envelopes:
+        if envelope.type == HEARTBEAT.type:
+            beat = Heartbeat.model_validate(envelope.payload)
+            beats[beat.worker] = beat
+        elif envelope.type.startswith("task."):
+            lifecycle.append((envelope, TaskLifecycle.model_validate(envelope.payload)))
+    if lifecycle:
+        await _apply_lifecycle(lifecycle, session)
+    if beats:
+        await _apply_heartbeats(beats, session, max(e.occurred_at for e in envelopes))
+
+
+async def _apply_lifecycle(
+    events: list[tuple[Envelope, TaskLifecycle]], session: AsyncSession
+) -> None:
+    ids = sorted({str(e.task_id) for _, e in events})
+    stmt = select(Task).where(Task.task_id.in_(ids))
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        # Two gateway processes may fold events of the same task; lock rows in id order.
+        stmt = stmt.order_by(Task.task_id).with_for_update()
+    existing = {t.task_id: t for t in (await session.execute(stmt)).scalars()}
+    for envelope, event in sorted(events, key=lambda pair: pair[1].at):
+        key = str(event.task_id)
+        task = existing.get(key)
+        changes = advance(_as_dict(task) if task else None, event)
+        if changes is None:
+            continue
+        if task is None:
+            task = Task(
+                task_id=key,
+                organization_id=envelope.organization_id,
+                correlation_id=str(envelope.correlation_id),
+                queued_at=None,
+                **changes,
+            )
+            session.add(task)
+            existing[key] = task
+        else:
+            for field, value in changes.items():
+                setattr(task, field, value)
+
+
+def _as_dict(task: Task) -> dict[str, Any]:
+    return {"status": task.status, "attempts": task.attempts, "started_at": task.started_at}
+
+
+async def _apply_heartbeats(
+    beats: dict[str, Heartbeat], session: AsyncSession, seen: datetime
+) -> None:
+    existing = {
+        h.worker: h
+        for h in (
+            await session.execute(
+                select(ServiceHeartbeat).where(ServiceHeartbeat.worker.in_(list(beats)))
+            )
+        ).scalars()
+    }
+    for worker, beat in beats.items():
+        row = existing.get(worker)
+        if row is None:
+            row = ServiceHeartbeat(worker=worker)
+            session.add(row)
+        row.service = beat.service
+        row.started_at = beat.started_at
+        row.last_seen = seen
+        row.in_flight = beat.in_flight
+        row.processed = beat.processed
+        row.queues = beat.queues

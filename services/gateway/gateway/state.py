@@ -1,0 +1,54 @@
+"""What the gateway process holds while it runs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from prs_shared.messaging.batch import BatchConsumer
+from prs_shared.service import ServiceHost
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.auth import Principal, hash_key
+from gateway.settings import GatewaySettings
+
+Authenticate = Callable[[AsyncSession, str], Awaitable[Principal | None]]
+
+
+@dataclass
+class KeyCache:
+    """Remembers verified keys briefly, so each request does not cost a database round trip.
+
+    Only successes are cached, keyed by the key's hash; a revoked key stops working within
+    ``ttl`` seconds.
+    """
+
+    host: ServiceHost
+    ttl: float = 30.0
+    _entries: dict[str, tuple[float, Principal]] = field(default_factory=dict)
+
+    async def lookup(self, presented: str, authenticate: Authenticate) -> Principal | None:
+        digest = hash_key(presented)
+        now = time.monotonic()
+        hit = self._entries.get(digest)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        async with self.host.sessions() as session:
+            principal = await authenticate(session, presented)
+        if principal is not None:
+            if len(self._entries) > 10_000:
+                self._entries.clear()
+            self._entries[digest] = (now + self.ttl, principal)
+        return principal
+
+    def forget(self) -> None:
+        self._entries.clear()
+
+
+@dataclass
+class GatewayState:
+    settings: GatewaySettings
+    host: ServiceHost
+    registry: BatchConsumer
+    keys: KeyCache

@@ -1,0 +1,28 @@
+"""Composition root of the notifier service: real adapters wired to the handlers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prs_shared.diagnostics import base_registry
+from prs_shared.messaging.handlers import HandlerRegistry
+from prs_shared.service import ServiceHost
+
+from notifier.settings import NotifierSettings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+COMMAND_QUEUES = ("auth",)
+
+
+def handlers() -> HandlerRegistry:
+    return base_registry()
+
+
+def bootstrap(settings: NotifierSettings | None = None) -> ServiceHost:
+    settings = settings or NotifierSettings()
+    return ServiceHost(
+        settings,
+        handlers=handlers(),
+        command_queues=COMMAND_QUEUES,
+        migrations=MIGRATIONS,
+    )

@@ -1,0 +1,14 @@
+"""Notifier configuration (``PRS_*`` environment variables)."""
+
+from __future__ import annotations
+
+from prs_shared.settings import ServiceSettings
+from pydantic import Field
+
+
+class NotifierSettings(ServiceSettings):
+    service_name: str = "notifier"
+    database_url: str | None = Field(default=None, validation_alias="PRS_NOTIFIER_DATABASE_URL")
+    metrics_port: int = Field(
+        default=9103, ge=0, le=65535, validation_alias="PRS_NOTIFIER_METRICS_PORT"
+    )

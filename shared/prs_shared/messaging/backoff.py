@@ -1,0 +1,24 @@
+"""Retry delays: exponential backoff with jitter, as a pure function."""
+
+from __future__ import annotations
+
+import random
+
+
+def retry_delay(
+    attempt: int,
+    *,
+    base: float,
+    cap: float,
+    rng: random.Random | None = None,
+) -> float:
+    """Seconds to wait before try ``attempt + 1``, after ``attempt`` tries failed.
+
+    Equal jitter: half the exponential step is fixed, half random, so delays grow for sure
+    while retries of many failed messages spread out instead of arriving together.
+    """
+    if attempt < 1:
+        raise ValueError("attempt counts from 1")
+    step = min(cap, base * 2 ** (attempt - 1))
+    draw = (rng or random).random()
+    return step / 2 + draw * step / 2

@@ -1,0 +1,95 @@
+"""Every message type the platform knows: one source of truth for schemas and routing.
+
+Commands are imperative, have one handler and carry a ``task_id``; events are past tense and any
+number of services may subscribe. Services register their own payload models here at import time
+through :func:`register`, so the catalog (and the AsyncAPI document built from it) is complete
+whenever ``prs_shared.messaging.types`` has been imported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel
+
+from prs_shared.messaging.envelope import MessageKind
+
+QueueName = Literal[
+    "workflow",
+    "auth",
+    "file_processing",
+    "business_processes",
+    "system",
+    "reports",
+    "monitoring",
+    "maintenance",
+]
+
+COMMAND_QUEUES: tuple[QueueName, ...] = (
+    "workflow",
+    "auth",
+    "file_processing",
+    "business_processes",
+    "system",
+    "reports",
+    "monitoring",
+    "maintenance",
+)
+
+
+@dataclass(frozen=True)
+class MessageSpec:
+    """How one message type is shaped and routed."""
+
+    type: str
+    kind: MessageKind
+    payload: type[BaseModel]
+    description: str
+    queue: QueueName | None = None
+    """For commands: the queue it goes to unless the sender names another."""
+    max_retries: int | None = None
+    """For commands: overrides the service's default retry limit."""
+
+
+class UnknownMessageType(KeyError):
+    """No catalog entry for a message type."""
+
+
+_CATALOG: dict[str, MessageSpec] = {}
+
+
+def register(spec: MessageSpec) -> MessageSpec:
+    if spec.kind == "command" and spec.queue is None:
+        raise ValueError(f"command {spec.type} needs a queue")
+    existing = _CATALOG.get(spec.type)
+    if existing is not None and existing != spec:
+        raise ValueError(f"message type {spec.type} registered twice with different specs")
+    _CATALOG[spec.type] = spec
+    return spec
+
+
+def command(
+    type_: str,
+    payload: type[BaseModel],
+    queue: QueueName,
+    description: str,
+    *,
+    max_retries: int | None = None,
+) -> MessageSpec:
+    return register(MessageSpec(type_, "command", payload, description, queue, max_retries))
+
+
+def event(type_: str, payload: type[BaseModel], description: str) -> MessageSpec:
+    return register(MessageSpec(type_, "event", payload, description))
+
+
+def lookup(type_: str) -> MessageSpec:
+    try:
+        return _CATALOG[type_]
+    except KeyError:
+        raise UnknownMessageType(type_) from None
+
+
+def all_specs() -> list[MessageSpec]:
+    return sorted(_CATALOG.values(), key=lambda s: s.type)

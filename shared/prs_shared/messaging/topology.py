@@ -1,0 +1,175 @@
+"""Exchanges and queues as code, declared idempotently by every service at start-up.
+
+Layout (names get the optional namespace prefix):
+
+- ``prs.commands`` (direct): a command's routing key is its queue name (the seed's eight).
+- ``prs.events`` (topic): an event's routing key is its type; each service binds its own
+  ``<service>.events`` queue to the types it handles. Events no one subscribes to go to the
+  alternate exchange ``prs.unrouted`` instead of coming back as unroutable.
+- ``prs.delay.<ms>`` queues: a message waiting for its retry sits here (never unacked in a
+  consumer) until its per-message expiration; it is then dead-lettered to ``prs.redeliver``, a
+  headers exchange that routes it back to the queue named in its ``x-retry-queue`` header.
+- ``prs.dlx`` (direct) with one ``<queue>.dlq`` per queue; the runtime publishes there itself so the
+  reason, attempt count and last error travel in headers. Work queues also name ``prs.dlx`` as
+  their dead-letter exchange, to catch anything the broker itself rejects.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
+
+from prs_shared.messaging.catalog import COMMAND_QUEUES
+
+MAX_PRIORITY = 3
+RETRY_QUEUE_HEADER = "x-retry-queue"
+# Delay tiers in milliseconds, doubling from 250 ms to about 68 minutes. A delay goes to the
+# largest tier not above it; per-message expirations inside one tier differ by less than 2x.
+DELAY_TIERS_MS: tuple[int, ...] = tuple(250 * 2**i for i in range(15))
+
+
+@dataclass(frozen=True)
+class Topology:
+    """Names of everything on the broker; one instance per namespace."""
+
+    namespace: str = ""
+    command_queues: tuple[str, ...] = field(default=COMMAND_QUEUES)
+
+    def _n(self, name: str) -> str:
+        return f"{self.namespace}{name}"
+
+    @property
+    def commands_exchange(self) -> str:
+        return self._n("prs.commands")
+
+    @property
+    def events_exchange(self) -> str:
+        return self._n("prs.events")
+
+    @property
+    def unrouted_exchange(self) -> str:
+        return self._n("prs.unrouted")
+
+    @property
+    def unrouted_queue(self) -> str:
+        return self._n("prs.unrouted")
+
+    @property
+    def redeliver_exchange(self) -> str:
+        return self._n("prs.redeliver")
+
+    @property
+    def dead_letter_exchange(self) -> str:
+        return self._n("prs.dlx")
+
+    def queue(self, name: str) -> str:
+        """The broker name of a command queue (``workflow`` → ``<ns>workflow``)."""
+        return self._n(name)
+
+    def events_queue(self, service: str) -> str:
+        return self._n(f"{service}.events")
+
+    def dlq(self, queue_name: str) -> str:
+        """Dead-letter queue of an already namespaced queue name."""
+        return f"{queue_name}.dlq"
+
+    def delay_queue(self, tier_ms: int) -> str:
+        return self._n(f"prs.delay.{tier_ms}ms")
+
+    def delay_tier(self, delay_ms: int) -> int:
+        index = bisect.bisect_right(DELAY_TIERS_MS, delay_ms) - 1
+        return DELAY_TIERS_MS[max(index, 0)]
+
+    def all_queue_names(self, services: Iterable[str] = ()) -> list[str]:
+        names = [self.queue(q) for q in self.command_queues]
+        names += [self.events_queue(s) for s in services]
+        names += [self.dlq(n) for n in list(names)]
+        names += [self.delay_queue(t) for t in DELAY_TIERS_MS]
+        names.append(self.unrouted_queue)
+        return names
+
+    def all_exchange_names(self) -> list[str]:
+        return [
+            self.commands_exchange,
+            self.events_exchange,
+            self.unrouted_exchange,
+            self.redeliver_exchange,
+            self.dead_letter_exchange,
+        ]
+
+
+async def declare_base(channel: AbstractChannel, topology: Topology) -> None:
+    """Declare exchanges, the seed's queues, their DLQs and the delay queues (idempotent)."""
+    t = topology
+    durable = aio_pika.ExchangeType
+    unrouted = await channel.declare_exchange(t.unrouted_exchange, durable.FANOUT, durable=True)
+    await channel.declare_exchange(t.commands_exchange, durable.DIRECT, durable=True)
+    await channel.declare_exchange(
+        t.events_exchange,
+        durable.TOPIC,
+        durable=True,
+        arguments={"alternate-exchange": t.unrouted_exchange},
+    )
+    await channel.declare_exchange(t.redeliver_exchange, durable.HEADERS, durable=True)
+    await channel.declare_exchange(t.dead_letter_exchange, durable.DIRECT, durable=True)
+
+    unrouted_q = await channel.declare_queue(
+        t.unrouted_queue,
+        durable=True,
+        # Kept for inspection, bounded so that an unsubscribed event type cannot fill the disk.
+        arguments={"x-max-length": 10_000, "x-overflow": "drop-head"},
+    )
+    await unrouted_q.bind(unrouted)
+
+    for name in t.command_queues:
+        await declare_work_queue(channel, t, t.queue(name), [name], exchange=t.commands_exchange)
+
+    for tier in DELAY_TIERS_MS:
+        await channel.declare_queue(
+            t.delay_queue(tier),
+            durable=True,
+            arguments={"x-dead-letter-exchange": t.redeliver_exchange},
+        )
+
+
+async def declare_work_queue(
+    channel: AbstractChannel,
+    topology: Topology,
+    queue_name: str,
+    routing_keys: Iterable[str],
+    *,
+    exchange: str,
+) -> AbstractQueue:
+    """A durable classic priority queue with its DLQ and its way back from the delay queues."""
+    t = topology
+    dlx = await channel.get_exchange(t.dead_letter_exchange, ensure=False)
+    dlq = await channel.declare_queue(t.dlq(queue_name), durable=True)
+    await dlq.bind(dlx, routing_key=queue_name)
+    queue = await channel.declare_queue(
+        queue_name,
+        durable=True,
+        arguments={
+            "x-queue-type": "classic",
+            "x-max-priority": MAX_PRIORITY,
+            "x-dead-letter-exchange": t.dead_letter_exchange,
+            "x-dead-letter-routing-key": queue_name,
+        },
+    )
+    source: AbstractExchange = await channel.get_exchange(exchange, ensure=False)
+    for key in routing_keys:
+        await queue.bind(source, routing_key=key)
+    redeliver = await channel.get_exchange(t.redeliver_exchange, ensure=False)
+    await queue.bind(redeliver, arguments={"x-match": "all", RETRY_QUEUE_HEADER: queue_name})
+    return queue
+
+
+async def delete_all(channel: AbstractChannel, topology: Topology, services: Iterable[str]) -> None:
+    """Remove a namespace's queues and exchanges (test clean-up)."""
+    for name in topology.all_queue_names(services):
+        await channel.queue_delete(name)
+    for name in topology.all_exchange_names():
+        await channel.exchange_delete(name)

@@ -1,0 +1,63 @@
+"""Settings every service shares; each service subclasses :class:`ServiceSettings` once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Environment = Literal["development", "test", "production"]
+
+
+class ServiceSettings(BaseSettings):
+    """Configuration read from ``PRS_*`` environment variables (plus ``AMQP_URL``).
+
+    Service-specific values (database URL, metrics port) are declared by each service's own
+    subclass, so that five services started from one shell never share a database by accident.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="PRS_", extra="ignore", frozen=True)
+
+    environment: Environment = "development"
+    amqp_url: str = Field(
+        default="amqp://guest:guest@localhost:5672/",
+        validation_alias="AMQP_URL",
+        description="RabbitMQ connection URL.",
+    )
+    data_dir: Path = Field(default=Path("./data"), description="Embedded databases and files.")
+    namespace: str = Field(
+        default="",
+        description="Prefix for every exchange and queue name; tests use it to isolate runs.",
+    )
+    prefetch: int = Field(default=64, ge=1, le=10_000, description="Unacked deliveries per queue.")
+    max_retries: int = Field(default=3, ge=0, le=50, description="Retries after the first try.")
+    retry_base_delay: float = Field(default=1.0, gt=0, description="First retry delay, seconds.")
+    retry_max_delay: float = Field(default=300.0, gt=0, description="Longest retry delay, seconds.")
+    shutdown_grace: float = Field(
+        default=25.0, ge=0, description="Seconds in-flight work may take to finish on SIGTERM."
+    )
+    heartbeat_interval: float = Field(default=10.0, gt=0, description="Seconds between heartbeats.")
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    service_name: str = "service"
+    database_url: str | None = None
+    metrics_port: int = 0
+    metrics_host: str = Field(
+        default="127.0.0.1", description="Interface of the metrics endpoint (0.0.0.0 in compose)."
+    )
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> ServiceSettings:
+        if self.environment == "production" and "guest:guest@" in self.amqp_url:
+            raise ValueError("AMQP_URL uses the guest account; set real credentials in production")
+        return self
+
+    def resolved_database_url(self) -> str:
+        """The configured URL, or an embedded SQLite file under the data directory."""
+        if self.database_url:
+            return self.database_url
+        path = (self.data_dir / f"{self.service_name}.sqlite3").resolve()
+        return f"sqlite+aiosqlite:///{path}"

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from deal_workflow.settings import DealWorkflowSettings
 from prs_shared.diagnostics import base_registry
 from prs_shared.messaging.handlers import HandlerRegistry
 from prs_shared.service import ServiceHost
-
-from deal_workflow.settings import DealWorkflowSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 COMMAND_QUEUES = ("workflow", "business_processes", "reports")

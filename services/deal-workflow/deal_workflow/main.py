@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from prs_shared.logging import configure_logging
-
 from deal_workflow.bootstrap import bootstrap
 from deal_workflow.settings import DealWorkflowSettings
+from prs_shared.logging import configure_logging
 
 
 def main() -> None:

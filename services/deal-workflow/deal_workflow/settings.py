@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from prs_shared.settings import ServiceSettings
 from pydantic import Field
+
+from prs_shared.settings import ServiceSettings
 
 
 class DealWorkflowSettings(ServiceSettings):

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from file_processor.settings import FileProcessorSettings
 from prs_shared.diagnostics import base_registry
 from prs_shared.messaging.handlers import HandlerRegistry
 from prs_shared.service import ServiceHost
-
-from file_processor.settings import FileProcessorSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 COMMAND_QUEUES = ("file_processing",)

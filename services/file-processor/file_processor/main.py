@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from prs_shared.logging import configure_logging
-
 from file_processor.bootstrap import bootstrap
 from file_processor.settings import FileProcessorSettings
+from prs_shared.logging import configure_logging
 
 
 def main() -> None:

@@ -7,10 +7,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
-from prs_shared.diagnostics import base_registry
-from prs_shared.messaging.batch import BatchConsumer
-from prs_shared.messaging.messages import HEARTBEAT, LIFECYCLE_STATUS_TYPES
-from prs_shared.service import ServiceHost
 
 from gateway import registry
 from gateway.api import problems
@@ -18,6 +14,10 @@ from gateway.api.routes import health, tasks
 from gateway.auth import Role, ensure_key
 from gateway.settings import GatewaySettings
 from gateway.state import GatewayState, KeyCache
+from prs_shared.diagnostics import base_registry
+from prs_shared.messaging.batch import BatchConsumer
+from prs_shared.messaging.messages import HEARTBEAT, LIFECYCLE_STATUS_TYPES
+from prs_shared.service import ServiceHost
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 COMMAND_QUEUES = ("monitoring", "maintenance")

@@ -9,11 +9,11 @@ import secrets
 import uuid
 from dataclasses import dataclass
 
-from prs_shared.messaging.envelope import utcnow
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.models import ApiKey
+from prs_shared.messaging.envelope import utcnow
 
 KEY_PREFIX = "prs_"
 

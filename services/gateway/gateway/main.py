@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uvicorn
-from prs_shared.logging import configure_logging
 
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
+from prs_shared.logging import configure_logging
 
 
 def main() -> None:

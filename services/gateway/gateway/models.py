@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from prs_shared.db.types import UTCDateTime
 from sqlalchemy import JSON, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from prs_shared.db.types import UTCDateTime
 
 
 class Base(DeclarativeBase):
@@ -47,7 +48,7 @@ class Task(Base):
 
 
 class ApiKey(Base):
-    """A bearer credential, stored as its SHA-256 (keys are random, 256-bit: no slow hash needed)."""
+    """A bearer credential stored as its SHA-256 (keys are random 256-bit tokens)."""
 
     __tablename__ = "api_keys"
 

@@ -6,15 +6,15 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.models import Task
 from prs_shared.messaging import catalog
 from prs_shared.messaging.envelope import Envelope, Priority, utcnow
 from prs_shared.messaging.messages import TaskStatus
 from prs_shared.messaging.outbox import add_to_outbox
 from prs_shared.messaging.topology import Topology
-from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from gateway.models import Task
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,8 @@ async def queue_task(
     """Record the task as QUEUED and stage its command; the caller commits."""
     spec = catalog.lookup(type_)
     target = queue or spec.queue
-    assert spec.kind == "command" and target is not None
+    assert spec.kind == "command"
+    assert target is not None
     task_id = uuid.uuid4()
     now = utcnow()
     envelope_fields: dict[str, Any] = {

@@ -12,12 +12,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from prs_shared.messaging.envelope import Envelope
-from prs_shared.messaging.messages import HEARTBEAT, Heartbeat, TaskLifecycle, TaskStatus
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.models import ServiceHeartbeat, Task
+from prs_shared.messaging.envelope import Envelope
+from prs_shared.messaging.messages import HEARTBEAT, Heartbeat, TaskLifecycle, TaskStatus
 
 _PHASE = {
     TaskStatus.QUEUED: 0,

@@ -6,12 +6,12 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from prs_shared.messaging.batch import BatchConsumer
-from prs_shared.service import ServiceHost
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.auth import Principal, hash_key
 from gateway.settings import GatewaySettings
+from prs_shared.messaging.batch import BatchConsumer
+from prs_shared.service import ServiceHost
 
 Authenticate = Callable[[AsyncSession, str], Awaitable[Principal | None]]
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from prs_shared.logging import configure_logging
-
 from notifier.bootstrap import bootstrap
 from notifier.settings import NotifierSettings
+from prs_shared.logging import configure_logging
 
 
 def main() -> None:

@@ -7,7 +7,6 @@ from pathlib import Path
 from prs_shared.diagnostics import base_registry
 from prs_shared.messaging.handlers import HandlerRegistry
 from prs_shared.service import ServiceHost
-
 from scheduler.settings import SchedulerSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"

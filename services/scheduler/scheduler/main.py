@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 from prs_shared.logging import configure_logging
-
 from scheduler.bootstrap import bootstrap
 from scheduler.settings import SchedulerSettings
 

@@ -19,6 +19,6 @@ def retry_delay(
     """
     if attempt < 1:
         raise ValueError("attempt counts from 1")
-    step = min(cap, base * 2 ** (attempt - 1))
-    draw = (rng or random).random()
+    step: float = min(cap, base * 2.0 ** (attempt - 1))
+    draw: float = (rng or random).random()
     return step / 2 + draw * step / 2

@@ -8,6 +8,7 @@ whenever ``prs_shared.messaging.types`` has been imported.
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 from typing import Literal
 
@@ -44,7 +45,7 @@ class MessageSpec:
 
     type: str
     kind: MessageKind
-    payload: type[BaseModel]
+    payload: builtins.type[BaseModel]
     description: str
     queue: QueueName | None = None
     """For commands: the queue it goes to unless the sender names another."""

@@ -1,4 +1,4 @@
-"""Handlers are plain async functions ``(payload, ctx) -> result``; a registry maps types to them."""
+"""Handlers are plain async functions ``(payload, ctx) -> result``, mapped by type."""
 
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ message id is the envelope's, so both copies carry the same id).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -101,10 +102,8 @@ class OutboxRelay:
             if sent >= self._batch_size:
                 continue
             self._wake.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval)
-            except TimeoutError:
-                pass
 
     def stop(self) -> None:
         self._stopping = True

@@ -73,10 +73,10 @@ class Publisher:
 
     @classmethod
     async def open(
-        cls, connection: AbstractConnection, topology: Topology, *, timeout: float = 30.0
+        cls, connection: AbstractConnection, topology: Topology, *, confirm_timeout: float = 30.0
     ) -> Publisher:
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-        return cls(channel, topology, timeout=timeout)
+        return cls(channel, topology, timeout=confirm_timeout)
 
     @property
     def topology(self) -> Topology:

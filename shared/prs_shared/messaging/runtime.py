@@ -155,7 +155,7 @@ class Runtime:
             # aio-pika runs each delivery in its own task; keep a handle for graceful stop.
             task = asyncio.current_task()
             assert task is not None
-            self._tasks.add(task)  # type: ignore[arg-type]
+            self._tasks.add(task)
             IN_FLIGHT.labels(self.service).inc()
             try:
                 await self.process(queue_name, message)
@@ -165,7 +165,7 @@ class Runtime:
                 log.warning("delivery on %s left unacked", queue_name, exc_info=True)
             finally:
                 IN_FLIGHT.labels(self.service).dec()
-                self._tasks.discard(task)  # type: ignore[arg-type]
+                self._tasks.discard(task)
 
         return on_message
 
@@ -488,10 +488,12 @@ async def publish_dead_letter(
 
 def _attempt(message: AbstractIncomingMessage) -> int:
     raw = (message.headers or {}).get(ATTEMPT_HEADER, 1)
-    try:
-        return max(1, int(raw))  # type: ignore[call-overload]
-    except (TypeError, ValueError):
-        return 1
+    if isinstance(raw, int | str):
+        try:
+            return max(1, int(raw))
+        except ValueError:
+            return 1
+    return 1
 
 
 def _error_text(exc: BaseException) -> str:

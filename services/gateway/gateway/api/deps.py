@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -53,7 +53,7 @@ async def get_principal(
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
-def require(*roles: Role) -> object:
+def require(*roles: Role) -> Any:
     async def check(principal: CurrentPrincipal) -> Principal:
         if principal.role not in roles and not principal.is_admin:
             raise Problem(403, "Forbidden", f"this action needs one of: {', '.join(roles)}")

@@ -6,8 +6,9 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from prs_shared.messaging.messages import TaskStatus
 from pydantic import BaseModel, ConfigDict, Field
+
+from prs_shared.messaging.messages import TaskStatus
 
 SERVICES = ("gateway", "deal-workflow", "file-processor", "notifier", "scheduler")
 # Each service answers the diagnostic task on the first queue it owns.

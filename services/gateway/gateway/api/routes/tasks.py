@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, Request, status
-from prs_shared.messaging.envelope import Priority, utcnow
-from prs_shared.messaging.messages import PING, Ping, TaskStatus
 
 from gateway.api.deps import CurrentPrincipal, SessionDep, StateDep, require
 from gateway.api.problems import Problem
@@ -21,10 +20,14 @@ from gateway.api.schemas import (
 from gateway.auth import Role
 from gateway.models import Task
 from gateway.queueing import queue_task
+from prs_shared.messaging.envelope import Priority, utcnow
+from prs_shared.messaging.messages import PING, Ping, TaskStatus
 
 router = APIRouter(prefix="/api/background-tasks", tags=["background tasks"])
 
-_NOT_FOUND = {404: {"description": "No task with that id (or not visible to this key)."}}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No task with that id (or not visible to this key)."}
+}
 
 
 def status_url(request: Request, task_id: UUID) -> str:

@@ -1,0 +1,84 @@
+"""What every action receives: the parsed flags, the output and a way to reach the gateway."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from prs_cli.client import ClientFactory, GatewayClient
+from prs_cli.config import Config
+from prs_cli.errors import CliError, EXIT_USAGE
+from prs_cli.output import Output
+
+# The five services, in the order the gateway lists them; each answers the diagnostic task.
+SERVICES = ("gateway", "deal-workflow", "file-processor", "notifier", "scheduler")
+
+
+class Action(enum.StrEnum):
+    """Values of ``--action`` (the seed's management command had the same five)."""
+
+    QUEUE = "queue"
+    MONITOR = "monitor"
+    STATUS = "status"
+    TEST = "test"
+    CLEANUP = "cleanup"
+
+
+class Priority(enum.StrEnum):
+    """Values of ``--priority``."""
+
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+class NotAvailable(CliError):
+    """An action this version of the command cannot perform yet."""
+
+    exit_code = EXIT_USAGE
+
+
+@dataclass(frozen=True)
+class ManageOptions:
+    """The flags of ``prs manage-background-tasks``."""
+
+    action: Action
+    task_type: str | None = None
+    priority: Priority | None = None
+    task_id: str | None = None
+    organization: str | None = None
+    dry_run: bool = False
+    services: tuple[str, ...] = ()
+    timeout: float = 30.0
+    poll_interval: float = 0.25
+
+
+@dataclass
+class ActionContext:
+    """One invocation: options, output, and a gateway client made on first use."""
+
+    config: Config
+    options: ManageOptions
+    output: Output
+    client_factory: ClientFactory
+    _client: GatewayClient | None = field(default=None, init=False, repr=False)
+
+    def client(self) -> GatewayClient:
+        """The gateway client (created lazily so that a dry run never builds one)."""
+        if self._client is None:
+            self._client = self.client_factory(self.config)
+        return self._client
+
+    def close(self) -> None:
+        """Close the client if one was made."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+
+def not_available(action: Action) -> NotAvailable:
+    """The error of an action whose gateway endpoint this version does not have yet."""
+    return NotAvailable(
+        f"--action={action.value} is not available in this version of prs "
+        "(the gateway has no endpoint for it yet); available: --action=test, --action=status"
+    )

@@ -1,0 +1,10 @@
+"""``--action=queue``: queue a task of ``--task-type`` with ``--priority``."""
+
+from __future__ import annotations
+
+from prs_cli.actions.context import ActionContext, not_available
+
+
+def run(ctx: ActionContext) -> int:
+    """Not available yet: the gateway has no generic queuing endpoint in this version."""
+    raise not_available(ctx.options.action)

@@ -1,0 +1,218 @@
+"""A small synchronous client for the gateway's REST API.
+
+Every failure becomes a :class:`~prs_cli.errors.CliError` subclass: an error response becomes a
+:class:`~prs_cli.errors.ProblemError` carrying the problem's title and detail, a refused
+connection a :class:`~prs_cli.errors.GatewayUnreachable`. Tests pass an ``httpx.MockTransport``
+as ``transport`` to run the whole command without a gateway.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+
+from prs_cli.config import Config
+from prs_cli.errors import GatewayError, GatewayUnreachable, ProblemError, UsageError
+
+API_PREFIX = "/api/background-tasks"
+DEFAULT_TIMEOUT = 10.0
+TERMINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "DEAD_LETTERED", "CANCELLED", "EXPIRED"})
+
+
+@dataclass(frozen=True)
+class QueuedTask:
+    """One task the gateway accepted."""
+
+    service: str
+    task_id: str
+    status: str
+    queue: str
+    status_url: str
+
+
+@dataclass(frozen=True)
+class TaskState:
+    """A task's status as the gateway reports it; ``raw`` keeps every field for display."""
+
+    task_id: str
+    status: str
+    raw: dict[str, Any]
+
+    @property
+    def terminal(self) -> bool:
+        """Whether the task will not change any more."""
+        return self.status in TERMINAL_STATUSES
+
+    def get(self, field: str) -> Any:
+        """One field of the gateway's answer, ``None`` when absent."""
+        return self.raw.get(field)
+
+
+class GatewayClient:
+    """The gateway's background-task endpoints, authenticated with one API key."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        self._timeout = timeout
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            transport=transport,
+            timeout=timeout,
+            headers={"Accept": "application/json, application/problem+json"},
+        )
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self._http.close()
+
+    def url(self, path: str) -> str:
+        """The absolute URL of an API path (what a request would go to)."""
+        return f"{self.base_url}{path}"
+
+    def queue_diagnostic(self, services: Sequence[str], note: str | None) -> list[QueuedTask]:
+        """Queue the diagnostic task for each service; one accepted task per service."""
+        body = self._request(
+            "POST", diagnostic_path(), json_body=diagnostic_body(services, note)
+        )
+        tasks = body.get("tasks") if isinstance(body, dict) else None
+        if not isinstance(tasks, dict):
+            raise _unexpected("queue-diagnostic", body)
+        queued = []
+        for service, task in tasks.items():
+            if not isinstance(task, dict) or "task_id" not in task:
+                raise _unexpected("queue-diagnostic", body)
+            queued.append(
+                QueuedTask(
+                    service=str(service),
+                    task_id=str(task["task_id"]),
+                    status=str(task.get("status", "")),
+                    queue=str(task.get("queue", "")),
+                    status_url=str(task.get("status_url", "")),
+                )
+            )
+        return queued
+
+    def task_status(self, task_id: str) -> TaskState:
+        """The current status of one task; a :class:`ProblemError` with status 404 if unknown."""
+        body = self._request("GET", status_path(task_id))
+        if not isinstance(body, dict) or "status" not in body:
+            raise _unexpected("status", body)
+        return TaskState(task_id=str(body.get("task_id", task_id)), status=body["status"], raw=body)
+
+    def _request(self, method: str, path: str, *, json_body: Any = None) -> Any:
+        if not self._api_key:
+            raise UsageError(
+                "no API key: pass --api-key or set PRS_API_KEY (or PRS_ADMIN_API_KEY)"
+            )
+        headers = {"Authorization": f"Bearer {self._api_key}"}
+        try:
+            response = self._http.request(method, path, json=json_body, headers=headers)
+        except httpx.ConnectError as exc:
+            raise GatewayUnreachable(self.base_url, _reason(exc)) from exc
+        except httpx.TimeoutException as exc:
+            raise GatewayError(
+                f"gateway at {self.base_url} did not answer within {self._timeout:g}s"
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise GatewayError(f"{method} {self.url(path)} failed: {_reason(exc)}") from exc
+        if response.is_error:
+            raise problem_from(response)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise GatewayError(
+                f"gateway answered {method} {path} with something that is not JSON"
+            ) from exc
+
+
+ClientFactory = Callable[[Config], GatewayClient]
+
+
+def make_client(config: Config, transport: httpx.BaseTransport | None = None) -> GatewayClient:
+    """A client for the configured gateway (``transport`` replaces the network, in tests)."""
+    return GatewayClient(config.gateway_url, config.api_key, transport=transport)
+
+
+def client_factory(transport: httpx.BaseTransport | None = None) -> ClientFactory:
+    """A factory that builds every client on ``transport`` (``None``: the real network)."""
+
+    def factory(config: Config) -> GatewayClient:
+        return make_client(config, transport)
+
+    return factory
+
+
+def diagnostic_path() -> str:
+    """Path of the endpoint that queues diagnostic tasks."""
+    return f"{API_PREFIX}/queue-diagnostic/"
+
+
+def status_path(task_id: str) -> str:
+    """Path of one task's status."""
+    return f"{API_PREFIX}/{task_id}/status/"
+
+
+def diagnostic_body(services: Sequence[str], note: str | None) -> dict[str, Any]:
+    """The request body of queue-diagnostic."""
+    return {"services": list(services), "note": note}
+
+
+def problem_from(response: httpx.Response) -> ProblemError:
+    """Turn an error response into a :class:`ProblemError`.
+
+    The gateway answers with ``application/problem+json``; anything in front of it (a proxy, a
+    different server on the port) may not, so the reason phrase stands in for a missing title.
+    """
+    body: Any = None
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    title = response.reason_phrase or f"HTTP {response.status_code}"
+    detail: str | None = None
+    if isinstance(body, dict):
+        if isinstance(body.get("title"), str) and body["title"]:
+            title = body["title"]
+        raw_detail = body.get("detail")
+        if isinstance(raw_detail, str):
+            detail = raw_detail
+        elif raw_detail is not None:
+            detail = json.dumps(raw_detail)
+    elif response.text.strip():
+        detail = response.text.strip()[:200]
+    return ProblemError(
+        response.status_code, title, detail, body if isinstance(body, dict) else None
+    )
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc) or type(exc).__name__
+
+
+def _unexpected(endpoint: str, body: Any) -> GatewayError:
+    snippet = json.dumps(body)[:200] if body is not None else "nothing"
+    return GatewayError(f"unexpected answer from {endpoint}: {snippet}")

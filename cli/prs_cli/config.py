@@ -1,0 +1,43 @@
+"""Where the gateway is and which key to present, from flags or the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from prs_cli.errors import UsageError
+
+DEFAULT_GATEWAY_URL = "http://127.0.0.1:8000"
+
+
+@dataclass(frozen=True)
+class Config:
+    """Global options shared by every subcommand."""
+
+    gateway_url: str
+    api_key: str | None
+    json_output: bool = False
+
+
+def resolve_gateway_url(explicit: str | None, env: Mapping[str, str] | None = None) -> str:
+    """The gateway's base URL.
+
+    ``--gateway-url`` / ``PRS_GATEWAY_URL`` wins; otherwise ``PRS_GATEWAY_PORT`` (the variable
+    ``make run`` starts the gateway with) on the loopback interface; otherwise the default.
+    """
+    env = os.environ if env is None else env
+    if explicit:
+        parts = urlsplit(explicit)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise UsageError(
+                f"--gateway-url must look like http://HOST:PORT, not {explicit!r}"
+            )
+        return explicit.rstrip("/")
+    port = env.get("PRS_GATEWAY_PORT", "").strip()
+    if port:
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise UsageError(f"PRS_GATEWAY_PORT must be a port number, not {port!r}")
+        return f"http://127.0.0.1:{int(port)}"
+    return DEFAULT_GATEWAY_URL

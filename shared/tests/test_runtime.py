@@ -1,0 +1,155 @@
+"""The consumer runtime against the real RabbitMQ, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+
+import aio_pika
+import pytest
+
+from prs_shared.messaging.envelope import Envelope
+from prs_shared.messaging.messages import TaskLifecycle, TaskStatus
+from prs_shared.messaging.publisher import PublishError, Publisher
+from prs_shared.messaging.runtime import ATTEMPTS_HEADER, ERROR_HEADER, REASON_HEADER
+from prs_shared.messaging.topology import Topology
+from prs_shared.testing.fixtures import BrokerProbe, eventually
+from prs_shared.testing.probe import EFFECT, Effect
+
+pytestmark = pytest.mark.asyncio
+
+
+def effect(key: str, **fields: object) -> Envelope:
+    return Envelope(
+        type=EFFECT.type,
+        payload=Effect(key=key, **fields).model_dump(),  # type: ignore[arg-type]
+        task_id=uuid.uuid4(),
+    )
+
+
+def statuses(events: list[Envelope], task_id: uuid.UUID) -> list[TaskStatus]:
+    return [
+        TaskLifecycle.model_validate(e.payload).status
+        for e in events
+        if e.task_id == task_id and e.type.startswith("task.")
+    ]
+
+
+async def test_a_published_task_is_handled_acked_and_reported_succeeded_with_its_correlation_id(
+    probe_host, publisher: Publisher, tap, count_effects, broker: BrokerProbe, topology: Topology
+) -> None:
+    events = await tap("task.#")
+    message = effect("happy")
+    async with probe_host():
+        await publisher.publish(message)
+        seen = await events.wait_for(
+            lambda s: TaskStatus.SUCCEEDED in statuses(s, message.task_id)
+        )
+        depth = await broker.queue(topology.queue("workflow"))
+    assert await count_effects("happy") == 1
+    succeeded = next(e for e in seen if e.type == "task.succeeded")
+    assert succeeded.correlation_id == message.correlation_id
+    assert succeeded.causation_id == message.id
+    lifecycle = TaskLifecycle.model_validate(succeeded.payload)
+    assert lifecycle.result == {"key": "happy", "worker": lifecycle.worker, "attempt": 1}
+    assert depth.messages == 0  # acked, nothing left behind
+
+
+async def test_an_unroutable_publish_raises(publisher: Publisher, topology: Topology) -> None:
+    orphan = aio_pika.Message(b"{}", message_id="orphan")
+    with pytest.raises(PublishError, match="NO_ROUTE"):
+        await publisher.publish_raw(topology.commands_exchange, "no-such-queue", orphan)
+
+
+async def test_a_transient_failure_is_retried_with_growing_delays_then_dead_lettered(
+    probe_host, publisher: Publisher, tap, broker: BrokerProbe, topology: Topology, count_effects
+) -> None:
+    events = await tap("task.#")
+    message = effect("flaky", fail_times=99)
+    async with probe_host(max_retries=3, retry_base_delay=0.2):
+        await publisher.publish(message)
+        seen = await events.wait_for(
+            lambda s: TaskStatus.DEAD_LETTERED in statuses(s, message.task_id), timeout=30
+        )
+        dead = await eventually(
+            lambda: broker.get_all(topology.dlq(topology.queue("workflow"))),
+            message="message in the DLQ",
+        )
+    assert statuses(seen, message.task_id).count(TaskStatus.RETRYING) == 3
+    starts = [
+        TaskLifecycle.model_validate(e.payload).at
+        for e in seen
+        if e.type == "task.started" and e.task_id == message.task_id
+    ]
+    assert len(starts) == 4  # the first try and three retries
+    gaps = [(b - a).total_seconds() for a, b in zip(starts, starts[1:], strict=False)]
+    # Equal jitter: the wait before retry n is at least half of base * 2^(n-1), so it grows.
+    for n, gap in enumerate(gaps, start=1):
+        assert gap >= 0.2 * 2 ** (n - 1) / 2 * 0.95, gaps
+    assert len(dead) == 1
+    headers = dead[0].headers
+    assert headers[REASON_HEADER] == "retries_exhausted"
+    assert headers[ATTEMPTS_HEADER] == 4
+    assert "fails attempt 4" in str(headers[ERROR_HEADER])
+    assert await count_effects("flaky") == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"{not json", "invalid_envelope"),
+        (Envelope(type="no.such.type", task_id=uuid.uuid4()).model_dump_json().encode(),
+         "unknown_type"),
+        (Envelope(type=EFFECT.type, payload={"key": 7, "surprise": True}, task_id=uuid.uuid4())
+         .model_dump_json().encode(), "schema_mismatch"),
+        (effect("refused", permanent=True).model_dump_json().encode(), "permanent_error"),
+    ],
+    ids=["malformed", "unknown-type", "schema-mismatch", "permanent-error"],
+)
+async def test_unusable_messages_and_permanent_errors_are_dead_lettered_at_once_and_consuming_goes_on(
+    body: bytes,
+    reason: str,
+    probe_host,
+    publisher: Publisher,
+    broker: BrokerProbe,
+    topology: Topology,
+    count_effects,
+) -> None:
+    async with probe_host(max_retries=3):
+        await publisher.publish_raw(
+            topology.commands_exchange, "workflow", aio_pika.Message(body, message_id="bad")
+        )
+        dead = await eventually(
+            lambda: broker.get_all(topology.dlq(topology.queue("workflow"))),
+            message="message in the DLQ",
+        )
+        # The consumer is still there and still working.
+        await publisher.publish(effect("after-bad"))
+        await eventually(lambda: count_effects("after-bad"), message="next message handled")
+    assert dead[0].headers[REASON_HEADER] == reason
+    assert dead[0].headers[ATTEMPTS_HEADER] == 1
+    assert dead[0].body == body
+
+
+async def test_the_same_message_delivered_twice_has_its_effect_once(
+    probe_host, publisher: Publisher, tap, count_effects
+) -> None:
+    events = await tap("task.succeeded")
+    message = effect("twice")
+    async with probe_host():
+        await publisher.publish(message)
+        await publisher.publish(message)
+        await events.wait_for(lambda s: len(s) >= 2)
+    assert await count_effects("twice") == 1
+    # Both deliveries are reported as the same success, with the stored result.
+    results = {str(TaskLifecycle.model_validate(e.payload).result) for e in events.seen}
+    assert len(results) == 1
+
+
+async def test_outbox_messages_leave_after_commit(
+    probe_host, publisher: Publisher, tap
+) -> None:
+    events = await tap("test.effect_recorded")
+    async with probe_host():
+        await publisher.publish(effect("emits", emit=True))
+        seen = await events.wait_for(lambda s: len(s) == 1)
+    assert seen[0].payload == {"key": "emits"}

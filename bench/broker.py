@@ -16,17 +16,16 @@ import tempfile
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Literal
 from uuid import uuid4
 
 import aio_pika
-import asyncpg
 import httpx
 from aio_pika.abc import AbstractChannel, AbstractConnection, DeliveryMode
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bench.common import (
@@ -59,7 +58,7 @@ POLL_INTERVAL = 0.01
 # Registry rows commit in roughly the order of their ``updated_at`` (the worker's clock when it
 # announced the outcome); each poll re-reads this much before the newest seen, which covers the
 # reordering of concurrently running tasks without re-reading the whole table.
-POLL_OVERLAP_SECONDS = 0.5
+POLL_OVERLAP = timedelta(seconds=0.5)
 SERVICES = ("gateway", "deal-workflow")
 
 Backend = Literal["postgresql", "sqlite"]
@@ -208,31 +207,31 @@ class _Databases:
     data_dir: Path
 
 
-def _pg_admin_dsn() -> str:
-    return "postgresql://postgres@127.0.0.1:5432/postgres"
+PG_SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432"
+
+
+async def _pg_admin(statements: Sequence[str]) -> None:
+    # CREATE/DROP DATABASE cannot run inside a transaction.
+    engine = create_async_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            for statement in statements:
+                await conn.execute(text(statement))
+    finally:
+        await engine.dispose()
 
 
 async def _postgres_databases(run_id: str) -> _Databases:
+    # Fresh databases per run: no rows, bloat or statistics left by an earlier run.
     names = [f"prs_bench_{run_id}_gateway", f"prs_bench_{run_id}_worker"]
-    admin = await asyncpg.connect(_pg_admin_dsn())
-    try:
-        for name in names:
-            await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
+    await _pg_admin([f'CREATE DATABASE "{name}"' for name in names])
     data_dir = Path(tempfile.mkdtemp(prefix=f"prs-bench-{run_id}-pg-"))
 
     async def drop() -> None:
-        admin = await asyncpg.connect(_pg_admin_dsn())
-        try:
-            for name in names:
-                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+        await _pg_admin([f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)' for name in names])
         shutil.rmtree(data_dir, ignore_errors=True)
 
-    base = "postgresql+asyncpg://postgres@127.0.0.1:5432"
-    return _Databases(f"{base}/{names[0]}", f"{base}/{names[1]}", drop, data_dir)
+    return _Databases(f"{PG_SERVER}/{names[0]}", f"{PG_SERVER}/{names[1]}", drop, data_dir)
 
 
 async def _sqlite_databases(run_id: str) -> _Databases:
@@ -297,49 +296,45 @@ class _Watch:
 
 
 async def _watch_registry(
-    engine: AsyncEngine, watch: _Watch, expected: int, timeout: float, processes: Sequence[Child]
+    engine: AsyncEngine, watch: _Watch, expected: int, timeout: float, children: Sequence[Child]
 ) -> None:
     """Poll the gateway's ``tasks`` table until ``expected`` watched tasks read SUCCEEDED.
 
-    A row seen by a query that started at ``t`` was committed before ``t``, so ``t`` is the
-    visibility time (late by at most one poll interval plus the query itself).
+    A row returned by a query that started at ``t`` was committed before ``t``, so ``t`` is taken
+    as the moment the task became visible as SUCCEEDED (late by at most one poll interval plus
+    the query itself).
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    cursor: datetime | None = None
+    newest: datetime | None = None
     last_progress = loop.time()
-    columns = select(Task.task_id, Task.finished_at, Task.updated_at).where(
+    succeeded = select(Task.task_id, Task.finished_at, Task.updated_at).where(
         Task.status == TaskStatus.SUCCEEDED.value
     )
     while len(watch.seen) < expected:
-        # When nothing new has shown up for a while, re-read everything: a batch the gateway
-        # retried may have committed rows far behind the cursor.
-        full = cursor is None or loop.time() - last_progress > 1.0
-        stmt = columns
-        if not full and cursor is not None:
-            stmt = columns.where(Task.updated_at >= cursor)
+        # After a quiet second, re-read everything once: a batch the gateway had to retry may
+        # commit rows far behind the cursor.
+        quiet = loop.time() - last_progress > 1.0
+        stmt = succeeded
+        if newest is not None and not quiet:
+            stmt = succeeded.where(Task.updated_at >= newest - POLL_OVERLAP)
         started = wall()
         async with engine.connect() as conn:
             rows = (await conn.execute(stmt)).all()
         watch.polls += 1
-        new = 0
+        progressed = False
         for task_id, finished_at, updated_at in rows:
+            if newest is None or updated_at > newest:
+                newest = updated_at
             if task_id in watch.sent and task_id not in watch.seen:
                 watch.seen[task_id] = started
-                watch.finished[task_id] = finished_at
-                new += 1
-            if updated_at is not None and (cursor is None or updated_at > cursor):
-                cursor = updated_at
-        if cursor is not None and rows:
-            cursor = max(
-                cursor - _overlap(),
-                min(row[2] for row in rows if row[2] is not None),
-            )
-        if new:
+                if finished_at is not None:
+                    watch.finished[task_id] = finished_at
+                progressed = True
+        if progressed or quiet:
             last_progress = loop.time()
-        elif full:
-            last_progress = loop.time()
-            for child in processes:
+        if quiet:
+            for child in children:
                 child.check_alive()
         if loop.time() > deadline:
             raise TimeoutError(
@@ -348,5 +343,144 @@ async def _watch_registry(
         await asyncio.sleep(POLL_INTERVAL)
 
 
-def _overlap() -> datetime.__class__:  # pragma: no cover - replaced below
-    raise NotImplementedError
+async def _publish_tasks(publisher: Publisher, count: int, watch: _Watch) -> float:
+    """Publish ``count`` pings through the project's publisher; returns the first send time."""
+    first = 0.0
+    envelopes = [_ping() for _ in range(count)]
+    for window in _chunks(envelopes, PUBLISH_WINDOW):
+        sent = wall()
+        first = first or sent
+        for envelope in window:
+            watch.sent[str(envelope.task_id)] = sent
+        await asyncio.gather(*(publisher.publish(e, queue=TASK_QUEUE) for e in window))
+    return first
+
+
+async def _run_tasks(
+    publisher: Publisher, engine: AsyncEngine, count: int, children: Sequence[Child]
+) -> tuple[_Watch, float]:
+    watch = _Watch()
+    watcher = asyncio.ensure_future(
+        _watch_registry(engine, watch, count, _phase_timeout(count), children)
+    )
+    try:
+        first = await _publish_tasks(publisher, count, watch)
+        await watcher
+    finally:
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
+    return watch, first
+
+
+async def run_project(n: int, backend: Backend, run_id: str, log_dir: Path) -> SectionResult:
+    label = "PostgreSQL" if backend == "postgresql" else "SQLite"
+    short = "pg" if backend == "postgresql" else "sqlite"
+    result = SectionResult(
+        key=f"project_{short}",
+        label=f"PRS Tasks ({label} registry)",
+        unit="tasks/s",
+        n=n,
+        method=(
+            "diagnostic.ping tasks through the project's Publisher (confirms awaited per window of "
+            f"{PUBLISH_WINDOW}) to deal-workflow (own process, prefetch {PREFETCH}, {label}); "
+            "the gateway (own process, same database engine) folds lifecycle events into its "
+            f"registry, read every {POLL_INTERVAL * 1000:.0f} ms; first publish until all N are "
+            "visible as SUCCEEDED; latency publish to first poll that sees the row"
+        ),
+    )
+    namespace = f"bench{run_id}.{short}."
+    topology = Topology(namespace=namespace)
+    databases = await (
+        _postgres_databases(run_id) if backend == "postgresql" else _sqlite_databases(run_id)
+    )
+    port = free_port()
+    common = {
+        "PRS_NAMESPACE": namespace,
+        "PRS_LOG_LEVEL": "WARNING",
+        "PRS_DATA_DIR": str(databases.data_dir),
+        "PRS_PREFETCH": str(PREFETCH),
+    }
+    children: list[Child] = []
+    connection: AbstractConnection | None = None
+    engine: AsyncEngine | None = None
+    try:
+        gateway = Child(
+            f"gateway-{short}",
+            [python(), "-m", "gateway.main"],
+            child_env(
+                {
+                    **common,
+                    "PRS_GATEWAY_PORT": str(port),
+                    "PRS_GATEWAY_DATABASE_URL": databases.gateway_url,
+                }
+            ),
+            log_dir,
+        )
+        children.append(gateway)
+        # The gateway declares the topology and creates the registry; the worker comes second so
+        # that its first lifecycle events already have a consumer.
+        await _wait_ready(gateway, port)
+        worker = Child(
+            f"deal-workflow-{short}",
+            [python(), "-m", "deal_workflow.main"],
+            child_env(
+                {
+                    **common,
+                    "PRS_DEAL_WORKFLOW_DATABASE_URL": databases.worker_url,
+                    "PRS_DEAL_WORKFLOW_METRICS_PORT": "0",
+                }
+            ),
+            log_dir,
+        )
+        children.append(worker)
+        connection = await aio_pika.connect(amqp_url())
+        await _wait_consumer(connection, worker, topology.queue(TASK_QUEUE))
+        engine = create_async_engine(databases.gateway_url)
+        publisher = await Publisher.open(connection, topology)
+
+        warmup = warmup_count(n)
+        await _run_tasks(publisher, engine, warmup, children)
+        watch, first = await _run_tasks(publisher, engine, n, children)
+
+        last = max(watch.seen.values())
+        visible = [watch.seen[t] - watch.sent[t] for t in watch.seen]
+        finished = [watch.finished[t].timestamp() - watch.sent[t] for t in watch.finished]
+        result.completed = len(watch.seen)
+        result.seconds = last - first
+        result.rate = n / result.seconds
+        result.p50_ms, result.p99_ms = latency_summary(visible)
+        worker_p50, worker_p99 = latency_summary(finished)
+        result.extra = {
+            "warmup": warmup,
+            "registry_polls": watch.polls,
+            # The worker stamps finished_at when it announces the outcome; the row shows up in
+            # the registry after the gateway's next batch commits.
+            "publish_to_worker_finished_p50_ms": worker_p50,
+            "publish_to_worker_finished_p99_ms": worker_p99,
+            "database": backend,
+        }
+        await publisher.close()
+    except Exception as exc:
+        result.error = f"{type(exc).__name__}: {exc}"
+        for child in children:
+            tail = child.log_tail(10)
+            if tail:
+                result.extra[f"{child.name}_log_tail"] = tail
+    finally:
+        for child in reversed(children):
+            child.stop()
+        if engine is not None:
+            await engine.dispose()
+        await _delete_topology(connection, topology)
+        await databases.drop()
+    return result
+
+
+async def _delete_topology(connection: AbstractConnection | None, topology: Topology) -> None:
+    if connection is None:
+        connection = await aio_pika.connect(amqp_url())
+    try:
+        channel = await connection.channel()
+        await delete_all(channel, topology, SERVICES)
+    finally:
+        await connection.close()

@@ -95,9 +95,7 @@ class GatewayClient:
 
     def queue_diagnostic(self, services: Sequence[str], note: str | None) -> list[QueuedTask]:
         """Queue the diagnostic task for each service; one accepted task per service."""
-        body = self._request(
-            "POST", diagnostic_path(), json_body=diagnostic_body(services, note)
-        )
+        body = self._request("POST", diagnostic_path(), json_body=diagnostic_body(services, note))
         tasks = body.get("tasks") if isinstance(body, dict) else None
         if not isinstance(tasks, dict):
             raise _unexpected("queue-diagnostic", body)
@@ -126,7 +124,8 @@ class GatewayClient:
     def _request(self, method: str, path: str, *, json_body: Any = None) -> Any:
         if not self._api_key:
             raise UsageError(
-                "no API key: pass --api-key or set PRS_API_KEY (or PRS_ADMIN_API_KEY)"
+                "no API key given: pass --api-key or set PRS_API_KEY (or PRS_ADMIN_API_KEY)",
+                param="--api-key",
             )
         headers = {"Authorization": f"Bearer {self._api_key}"}
         try:

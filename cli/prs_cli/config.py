@@ -32,12 +32,12 @@ def resolve_gateway_url(explicit: str | None, env: Mapping[str, str] | None = No
         parts = urlsplit(explicit)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise UsageError(
-                f"--gateway-url must look like http://HOST:PORT, not {explicit!r}"
+                f"must look like http://HOST:PORT, not {explicit!r}", param="--gateway-url"
             )
         return explicit.rstrip("/")
     port = env.get("PRS_GATEWAY_PORT", "").strip()
     if port:
         if not port.isdigit() or not 0 < int(port) < 65536:
-            raise UsageError(f"PRS_GATEWAY_PORT must be a port number, not {port!r}")
+            raise UsageError(f"must be a port number, not {port!r}", param="PRS_GATEWAY_PORT")
         return f"http://127.0.0.1:{int(port)}"
     return DEFAULT_GATEWAY_URL

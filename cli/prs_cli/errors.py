@@ -23,9 +23,13 @@ class CliError(Exception):
 
 
 class UsageError(CliError):
-    """The flags do not make sense together (or need something this version does not have)."""
+    """The flags do not make sense together; ``param`` names the offending flag."""
 
     exit_code = EXIT_USAGE
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
 
 
 class GatewayError(CliError):

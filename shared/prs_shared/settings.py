@@ -18,7 +18,9 @@ class ServiceSettings(BaseSettings):
     subclass, so that five services started from one shell never share a database by accident.
     """
 
-    model_config = SettingsConfigDict(env_prefix="PRS_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="PRS_", extra="ignore", frozen=True, populate_by_name=True
+    )
 
     environment: Environment = "development"
     amqp_url: str = Field(

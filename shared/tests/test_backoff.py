@@ -24,16 +24,17 @@ def test_delays_double_per_attempt_within_equal_jitter_bounds(
         assert low <= retry_delay(attempt, base=1.0, cap=300.0, rng=rng) <= high
 
 
-@given(st.integers(min_value=1, max_value=60), st.floats(min_value=0.01, max_value=10))
-def test_a_later_attempt_never_waits_less_than_the_earliest_possible_wait_of_an_earlier_one(
-    attempt: int, base: float
+@given(
+    st.integers(min_value=1, max_value=60),
+    st.floats(min_value=0.01, max_value=10),
+    st.integers(min_value=0, max_value=2**32),
+)
+def test_each_wait_lies_between_half_and_all_of_its_capped_exponential_step(
+    attempt: int, base: float, seed: int
 ) -> None:
-    cap = 300.0
-    lowest_next = min(cap, base * 2**attempt) / 2
-    assert retry_delay(attempt, base=base, cap=cap, rng=random.Random(0)) <= max(
-        lowest_next * 2, cap
-    )
-    assert retry_delay(attempt + 1, base=base, cap=cap, rng=random.Random(0)) >= lowest_next
+    step = min(300.0, base * 2 ** (attempt - 1))
+    delay = retry_delay(attempt, base=base, cap=300.0, rng=random.Random(seed))
+    assert step / 2 <= delay <= step
 
 
 def test_attempts_count_from_one() -> None:

@@ -153,3 +153,28 @@ async def test_outbox_messages_leave_after_commit(
         await publisher.publish(effect("emits", emit=True))
         seen = await events.wait_for(lambda s: len(s) == 1)
     assert seen[0].payload == {"key": "emits"}
+
+
+async def test_a_retried_message_returns_only_to_the_queue_it_came_from(
+    publisher: Publisher, broker: BrokerProbe, topology: Topology
+) -> None:
+    from datetime import timedelta
+
+    from prs_shared.messaging.topology import RETRY_QUEUE_HEADER
+
+    origin = topology.queue("workflow")
+    retry = aio_pika.Message(
+        b"{}",
+        message_id="back-home",
+        headers={RETRY_QUEUE_HEADER: origin},
+        expiration=timedelta(milliseconds=50),
+    )
+    await publisher.publish_raw("", topology.delay_queue(250), retry)
+
+    async def arrived() -> bool:
+        return (await broker.queue(origin)).messages == 1
+
+    await eventually(arrived, message="message back in its queue")
+    for other in topology.command_queues:
+        if topology.queue(other) != origin:
+            assert (await broker.queue(topology.queue(other))).messages == 0, other

@@ -7,11 +7,21 @@ from dataclasses import dataclass, field
 
 from prs_cli.client import ClientFactory, GatewayClient
 from prs_cli.config import Config
-from prs_cli.errors import CliError, EXIT_USAGE
+from prs_cli.errors import EXIT_USAGE, CliError
 from prs_cli.output import Output
 
-# The five services, in the order the gateway lists them; each answers the diagnostic task.
-SERVICES = ("gateway", "deal-workflow", "file-processor", "notifier", "scheduler")
+
+class Service(enum.StrEnum):
+    """The five services, in the order the gateway lists them; each answers the diagnostic."""
+
+    GATEWAY = "gateway"
+    DEAL_WORKFLOW = "deal-workflow"
+    FILE_PROCESSOR = "file-processor"
+    NOTIFIER = "notifier"
+    SCHEDULER = "scheduler"
+
+
+SERVICES: tuple[str, ...] = tuple(s.value for s in Service)
 
 
 class Action(enum.StrEnum):

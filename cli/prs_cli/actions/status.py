@@ -67,11 +67,11 @@ def run(ctx: ActionContext) -> int:
 def validated_task_id(task_id: str | None) -> str:
     """The ``--task-id`` value, which this action cannot do without and must be a UUID."""
     if not task_id:
-        raise UsageError("--action=status needs --task-id=<task id>")
+        raise UsageError("--action=status needs --task-id=<task id>", param="--task-id")
     try:
         return str(uuid.UUID(task_id.strip()))
     except ValueError:
-        raise UsageError(f"--task-id must be a task id (a UUID), not {task_id!r}") from None
+        raise UsageError(f"not a task id (a UUID): {task_id!r}", param="--task-id") from None
 
 
 def render_state(state: TaskState) -> Panel:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -151,12 +152,19 @@ def render_outcomes(outcomes: Sequence[Outcome]) -> Table:
     for o in outcomes:
         table.add_row(
             o.service,
-            styled_status(o.status) if o.ok or o.status != "SUCCEEDED" else Text(o.status),
+            _status_cell(o),
             o.worker or "-",
             f"{o.latency_ms:.0f}" if o.latency_ms is not None else "-",
             Text(o.error, style="red") if o.error else "",
         )
     return table
+
+
+def _status_cell(o: Outcome) -> Text:
+    # SUCCEEDED from the wrong service is still a failure, so it must not show green.
+    if o.status == "SUCCEEDED" and not o.ok:
+        return Text(o.status, style="red")
+    return styled_status(o.status)
 
 
 def _show_plan(ctx: ActionContext, services: Sequence[str], note: str | None) -> None:
@@ -173,7 +181,7 @@ def _show_plan(ctx: ActionContext, services: Sequence[str], note: str | None) ->
         )
         return
     ctx.output.line(f"dry run: would POST {url}")
-    ctx.output.line(f"  body: {body}")
+    ctx.output.line(f"  body: {json.dumps(body)}")
     ctx.output.line(
         f"  then GET {poll_url} for each task until it finishes "
         f"(up to {ctx.options.timeout:g}s); nothing was sent"

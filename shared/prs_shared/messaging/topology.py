@@ -8,7 +8,7 @@ Layout (names get the optional namespace prefix):
   alternate exchange ``prs.unrouted`` instead of coming back as unroutable.
 - ``prs.delay.<ms>`` queues: a message waiting for its retry sits here (never unacked in a
   consumer) until its per-message expiration; it is then dead-lettered to ``prs.redeliver``, a
-  headers exchange that routes it back to the queue named in its ``x-retry-queue`` header.
+  headers exchange that routes it back to the queue named in its ``prs-retry-queue`` header.
 - ``prs.dlx`` (direct) with one ``<queue>.dlq`` per queue; the runtime publishes there itself so the
   reason, attempt count and last error travel in headers. Work queues also name ``prs.dlx`` as
   their dead-letter exchange, to catch anything the broker itself rejects.
@@ -26,7 +26,9 @@ from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
 from prs_shared.messaging.catalog import COMMAND_QUEUES
 
 MAX_PRIORITY = 3
-RETRY_QUEUE_HEADER = "x-retry-queue"
+# Not "x-": RabbitMQ ignores binding arguments that start with "x-" when matching headers, so
+# such a binding would match every message.
+RETRY_QUEUE_HEADER = "prs-retry-queue"
 # Delay tiers in milliseconds, doubling from 250 ms to about 68 minutes. A delay goes to the
 # largest tier not above it; per-message expirations inside one tier differ by less than 2x.
 DELAY_TIERS_MS: tuple[int, ...] = tuple(250 * 2**i for i in range(15))

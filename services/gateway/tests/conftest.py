@@ -1,0 +1,42 @@
+"""A gateway running in-process (lifespan included) against the real broker and database."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from gateway.app import create_app
+from gateway.settings import GatewaySettings
+
+
+@dataclass
+class Gateway:
+    client: httpx.AsyncClient
+    admin_key: str
+    settings: GatewaySettings
+
+    def auth(self, key: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key or self.admin_key}"}
+
+
+@pytest.fixture
+async def gateway(amqp_url: str, namespace: str, database_url: str) -> AsyncIterator[Gateway]:
+    key = secrets.token_urlsafe(24)
+    settings = GatewaySettings(
+        amqp_url=amqp_url,
+        namespace=namespace,
+        database_url=database_url,
+        admin_api_key=key,
+        heartbeat_interval=0.5,
+        metrics_port=0,
+    )
+    app = create_app(settings)
+    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=30) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+            yield Gateway(client, key, settings)

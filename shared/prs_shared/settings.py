@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -44,7 +44,7 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
 
-    service_name: str = "service"
+    service_name: ClassVar[str] = "service"
     database_url: str | None = None
     metrics_port: int = 0
     metrics_host: str = Field(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from typing import Any
+from typing import Any, ClassVar
 
 import aio_pika
 import pytest
@@ -22,11 +22,13 @@ from prs_shared.testing.probe import MIGRATIONS, effects, probe_registry
 
 
 class ProbeSettings(ServiceSettings):
-    service_name: str = "probe"
+    service_name: ClassVar[str] = "probe"
 
 
 @pytest.fixture
-def probe_settings(amqp_url: str, namespace: str, database_url: str) -> Callable[..., ProbeSettings]:
+def probe_settings(
+    amqp_url: str, namespace: str, database_url: str
+) -> Callable[..., ProbeSettings]:
     def make(**overrides: Any) -> ProbeSettings:
         values: dict[str, Any] = {
             "amqp_url": amqp_url,
@@ -97,14 +99,19 @@ class EventTap:
 
 
 @pytest.fixture
-async def tap(amqp_url: str, topology: Topology) -> AsyncIterator[Callable[..., Awaitable[EventTap]]]:
+async def tap(
+    amqp_url: str, topology: Topology
+) -> AsyncIterator[Callable[..., Awaitable[EventTap]]]:
     connection = await aio_pika.connect(amqp_url)
 
     async def make(*keys: str) -> EventTap:
         channel = await connection.channel()
         await declare_base(channel, topology)
         queue = await declare_work_queue(
-            channel, topology, topology.events_queue("probe-tap"), keys,
+            channel,
+            topology,
+            topology.events_queue("probe-tap"),
+            keys,
             exchange=topology.events_exchange,
         )
         return EventTap(queue)

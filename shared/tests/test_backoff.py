@@ -43,7 +43,8 @@ def test_attempts_count_from_one() -> None:
 
 
 @pytest.mark.parametrize(
-    ("delay_ms", "tier"), [(1, 250), (250, 250), (499, 250), (500, 500), (10**9, DELAY_TIERS_MS[-1])]
+    ("delay_ms", "tier"),
+    [(1, 250), (250, 250), (499, 250), (500, 500), (10**9, DELAY_TIERS_MS[-1])],
 )
 def test_a_delay_waits_in_the_largest_tier_not_above_it(delay_ms: int, tier: int) -> None:
     assert Topology().delay_tier(delay_ms) == tier

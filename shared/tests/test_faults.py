@@ -161,7 +161,11 @@ async def test_consumers_resume_after_the_broker_drops_the_connection_and_nothin
 
 
 async def test_sigterm_lets_in_flight_work_finish_and_exits_cleanly(
-    workers: Workers, publisher: Publisher, tap, database_url: str, broker: BrokerProbe,
+    workers: Workers,
+    publisher: Publisher,
+    tap,
+    database_url: str,
+    broker: BrokerProbe,
     topology: Topology,
 ) -> None:
     events = await tap("task.started")

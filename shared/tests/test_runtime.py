@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import uuid
 
 import aio_pika
@@ -9,7 +10,7 @@ import pytest
 
 from prs_shared.messaging.envelope import Envelope
 from prs_shared.messaging.messages import TaskLifecycle, TaskStatus
-from prs_shared.messaging.publisher import PublishError, Publisher
+from prs_shared.messaging.publisher import Publisher, PublishError
 from prs_shared.messaging.runtime import ATTEMPTS_HEADER, ERROR_HEADER, REASON_HEADER
 from prs_shared.messaging.topology import Topology
 from prs_shared.testing.fixtures import BrokerProbe, eventually
@@ -41,9 +42,7 @@ async def test_a_published_task_is_handled_acked_and_reported_succeeded_with_its
     message = effect("happy")
     async with probe_host():
         await publisher.publish(message)
-        seen = await events.wait_for(
-            lambda s: TaskStatus.SUCCEEDED in statuses(s, message.task_id)
-        )
+        seen = await events.wait_for(lambda s: TaskStatus.SUCCEEDED in statuses(s, message.task_id))
         depth = await broker.queue(topology.queue("workflow"))
     assert await count_effects("happy") == 1
     succeeded = next(e for e in seen if e.type == "task.succeeded")
@@ -81,7 +80,7 @@ async def test_a_transient_failure_is_retried_with_growing_delays_then_dead_lett
         if e.type == "task.started" and e.task_id == message.task_id
     ]
     assert len(starts) == 4  # the first try and three retries
-    gaps = [(b - a).total_seconds() for a, b in zip(starts, starts[1:], strict=False)]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(starts)]
     # Equal jitter: the wait before retry n is at least half of base * 2^(n-1), so it grows.
     for n, gap in enumerate(gaps, start=1):
         assert gap >= 0.2 * 2 ** (n - 1) / 2 * 0.95, gaps
@@ -97,10 +96,16 @@ async def test_a_transient_failure_is_retried_with_growing_delays_then_dead_lett
     ("body", "reason"),
     [
         (b"{not json", "invalid_envelope"),
-        (Envelope(type="no.such.type", task_id=uuid.uuid4()).model_dump_json().encode(),
-         "unknown_type"),
-        (Envelope(type=EFFECT.type, payload={"key": 7, "surprise": True}, task_id=uuid.uuid4())
-         .model_dump_json().encode(), "schema_mismatch"),
+        (
+            Envelope(type="no.such.type", task_id=uuid.uuid4()).model_dump_json().encode(),
+            "unknown_type",
+        ),
+        (
+            Envelope(type=EFFECT.type, payload={"key": 7, "surprise": True}, task_id=uuid.uuid4())
+            .model_dump_json()
+            .encode(),
+            "schema_mismatch",
+        ),
         (effect("refused", permanent=True).model_dump_json().encode(), "permanent_error"),
     ],
     ids=["malformed", "unknown-type", "schema-mismatch", "permanent-error"],
@@ -145,9 +150,7 @@ async def test_the_same_message_delivered_twice_has_its_effect_once(
     assert len(results) == 1
 
 
-async def test_outbox_messages_leave_after_commit(
-    probe_host, publisher: Publisher, tap
-) -> None:
+async def test_outbox_messages_leave_after_commit(probe_host, publisher: Publisher, tap) -> None:
     events = await tap("test.effect_recorded")
     async with probe_host():
         await publisher.publish(effect("emits", emit=True))

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field
 
 from prs_shared.settings import ServiceSettings
 
 
 class DealWorkflowSettings(ServiceSettings):
-    service_name: str = "deal-workflow"
+    service_name: ClassVar[str] = "deal-workflow"
     database_url: str | None = Field(
         default=None, validation_alias="PRS_DEAL_WORKFLOW_DATABASE_URL"
     )

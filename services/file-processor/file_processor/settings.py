@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field
 
 from prs_shared.settings import ServiceSettings
 
 
 class FileProcessorSettings(ServiceSettings):
-    service_name: str = "file-processor"
+    service_name: ClassVar[str] = "file-processor"
     database_url: str | None = Field(
         default=None, validation_alias="PRS_FILE_PROCESSOR_DATABASE_URL"
     )

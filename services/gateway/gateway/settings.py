@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 
 from prs_shared.settings import ServiceSettings
 
 
 class GatewaySettings(ServiceSettings):
-    service_name: str = "gateway"
+    service_name: ClassVar[str] = "gateway"
     host: str = Field(default="127.0.0.1", validation_alias="PRS_GATEWAY_HOST")
     port: int = Field(default=8000, ge=1, le=65535, validation_alias="PRS_GATEWAY_PORT")
     database_url: str | None = Field(
@@ -25,7 +27,6 @@ class GatewaySettings(ServiceSettings):
         validation_alias="PRS_RESULT_RETENTION_SECONDS",
         description="How long a finished task keeps its result before it reads as EXPIRED.",
     )
-    workers: int = Field(default=1, ge=1, le=32, validation_alias="PRS_GATEWAY_WORKERS")
 
     @model_validator(mode="after")
     def _refuse_weak_admin_key(self) -> GatewaySettings:

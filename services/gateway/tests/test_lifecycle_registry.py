@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import ClassVar
 
 import aio_pika
 import pytest
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.asyncio
 
 
 class ProbeSettings(ServiceSettings):
-    service_name: str = "probe"
+    service_name: ClassVar[str] = "probe"
 
 
 @pytest.mark.parametrize(

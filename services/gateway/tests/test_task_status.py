@@ -39,7 +39,9 @@ async def test_the_diagnostic_task_is_answered_by_the_gateway_and_reported_succe
     assert status["attempts"] == 1
     assert status["queue"] == "monitoring"
     assert status["priority"] == "high"
-    assert status["queued_at"] and status["started_at"] and status["finished_at"]
+    assert status["queued_at"]
+    assert status["started_at"]
+    assert status["finished_at"]
 
 
 async def test_an_unknown_task_id_is_404_not_pending(gateway: Gateway) -> None:

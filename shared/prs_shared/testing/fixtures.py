@@ -35,7 +35,9 @@ KNOWN_SERVICES = ("gateway", "deal-workflow", "file-processor", "notifier", "sch
 def _reachable(url: str, default_port: int) -> bool:
     parts = urlsplit(url)
     try:
-        with socket.create_connection((parts.hostname or "localhost", parts.port or default_port), 2):
+        with socket.create_connection(
+            (parts.hostname or "localhost", parts.port or default_port), 2
+        ):
             return True
     except OSError:
         return False
@@ -181,7 +183,7 @@ class BrokerProbe:
         channel = await self._connection.channel()
         try:
             queue = await channel.declare_queue(name, passive=True)
-            messages = []
+            messages: list[aio_pika.abc.AbstractIncomingMessage] = []
             while True:
                 message = await queue.get(fail=False, no_ack=True)
                 if message is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import ClassVar
 
 from prs_shared.logging import configure_logging
 from prs_shared.service import ServiceHost
@@ -11,7 +12,7 @@ from prs_shared.testing.probe import MIGRATIONS, probe_registry
 
 
 class ProbeSettings(ServiceSettings):
-    service_name: str = "probe"
+    service_name: ClassVar[str] = "probe"
 
 
 def main() -> None:

@@ -139,7 +139,11 @@ class GatewayClient:
         except httpx.HTTPError as exc:
             raise GatewayError(f"{method} {self.url(path)} failed: {_reason(exc)}") from exc
         if response.is_error:
-            raise problem_from(response)
+            problem = problem_from(response)
+            if problem.status == 401:
+                # The usual cause is a missing or stale key in the environment, so say where.
+                problem.message += "; check --api-key or PRS_API_KEY"
+            raise problem
         try:
             return response.json()
         except ValueError as exc:

@@ -21,6 +21,9 @@ class CliError(Exception):
         if exit_code is not None:
             self.exit_code = exit_code
 
+    def __str__(self) -> str:
+        return self.message
+
 
 class UsageError(CliError):
     """The flags do not make sense together; ``param`` names the offending flag."""

@@ -91,6 +91,8 @@ def _value(name: str, value: Any) -> Text:
         return styled_status(value)
     if value is None:
         return Text("-", style="dim")
+    if isinstance(value, float):
+        return Text(f"{value:.1f}")
     if isinstance(value, dict | list):
         return Text(json.dumps(value, indent=2, default=str))
     return Text(str(value))

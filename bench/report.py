@@ -1,0 +1,116 @@
+"""The side-by-side table, the ratios against the targets, and the JSON record of a run."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.common import SectionResult
+
+# Targets: the project must beat the seed's Celery setup by this factor...
+CELERY_TARGET = 4.0
+# ...and keep this share of what the bare client and broker manage with the same durability.
+RAW_TARGET = 0.60
+PROJECT_KEYS = ("project_pg", "project_sqlite")
+
+
+@dataclass(frozen=True)
+class Ratio:
+    project: str
+    baseline: str
+    value: float
+    target: float
+
+    @property
+    def met(self) -> bool:
+        return self.value >= self.target
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "project": self.project,
+            "baseline": self.baseline,
+            "value": self.value,
+            "target": self.target,
+            "met": self.met,
+        }
+
+
+def ratios(results: Sequence[SectionResult]) -> list[Ratio]:
+    by_key = {r.key: r for r in results if r.ok}
+    out: list[Ratio] = []
+    for key in PROJECT_KEYS:
+        project = by_key.get(key)
+        if project is None or project.rate is None:
+            continue
+        for baseline, target in (("celery", CELERY_TARGET), ("raw", RAW_TARGET)):
+            base = by_key.get(baseline)
+            if base is not None and base.rate:
+                out.append(Ratio(key, baseline, project.rate / base.rate, target))
+    return out
+
+
+def _num(value: float | None, fmt: str) -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def _ratio_text(ratio: Ratio) -> str:
+    return f"{ratio.value:.2f}x" if ratio.baseline == "celery" else f"{ratio.value:.0%}"
+
+
+def _target_text(ratio: Ratio) -> str:
+    return f">= {ratio.target:g}x" if ratio.baseline == "celery" else f">= {ratio.target:.0%}"
+
+
+def render(results: Sequence[SectionResult], header: str) -> str:
+    found = ratios(results)
+    lookup = {(r.project, r.baseline): r for r in found}
+    lines = [header, ""]
+    columns = (
+        f"{'section':<34} {'rate':>9} {'unit':<8} {'time s':>7} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'vs raw':>7} {'vs Celery':>9}"
+    )
+    lines += [columns, "-" * len(columns)]
+    for r in results:
+        if not r.ok:
+            lines.append(f"{r.label:<34} FAILED: {r.error}")
+            continue
+        vs_raw = lookup.get((r.key, "raw"))
+        vs_celery = lookup.get((r.key, "celery"))
+        lines.append(
+            f"{r.label:<34} {_num(r.rate, '9.0f')} {r.unit:<8} {_num(r.seconds, '7.2f')} "
+            f"{_num(r.p50_ms, '8.1f')} {_num(r.p99_ms, '8.1f')} "
+            f"{_ratio_text(vs_raw) if vs_raw else '':>7} "
+            f"{_ratio_text(vs_celery) if vs_celery else '':>9}"
+        )
+    if found:
+        labels = {r.key: r.label for r in results}
+        lines += ["", "Targets"]
+        for ratio in found:
+            name = f"{labels[ratio.project]} / {labels[ratio.baseline]}"
+            verdict = "met" if ratio.met else "NOT met"
+            lines.append(
+                f"  {name:<62} {_ratio_text(ratio):>7}  (target {_target_text(ratio)}): {verdict}"
+            )
+    lines += ["", "How each line is measured"]
+    for r in results:
+        lines.append(f"  {r.label}: {r.method}")
+        for key, value in r.extra.items():
+            if key.endswith("_ms"):
+                lines.append(f"    {key}: {value:.1f}")
+    return "\n".join(lines)
+
+
+def write_json(
+    path: Path, results: Sequence[SectionResult], context: dict[str, Any]
+) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document = {
+        **context,
+        "sections": [r.as_json() for r in results],
+        "ratios": [r.as_json() for r in ratios(results)],
+        "targets": {"vs_celery": CELERY_TARGET, "vs_raw": RAW_TARGET},
+    }
+    path.write_text(json.dumps(document, indent=2, default=str) + "\n")

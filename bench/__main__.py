@@ -22,7 +22,7 @@ from pathlib import Path
 
 from bench.broker import run_project, run_raw
 from bench.celery_baseline import run_celery
-from bench.common import REPO_ROOT, SectionResult, amqp_url, warmup_count
+from bench.common import REPO_ROOT, SectionResult, amqp_url, redacted, warmup_count
 from bench.report import render, write_json
 
 DEFAULT_N = 5000
@@ -114,14 +114,12 @@ def main(argv: list[str] | None = None) -> int:
     names = [name for name in SECTIONS if name in args.only.split(",")]
     started = datetime.now(UTC)
     log_dir = Path(tempfile.mkdtemp(prefix="prs-bench-logs-"))
-    run = Run(
-        n=args.n, run_id=uuid.uuid4().hex[:10], log_dir=log_dir, redis_url=args.redis_url
-    )
+    run = Run(n=args.n, run_id=uuid.uuid4().hex[:10], log_dir=log_dir, redis_url=args.redis_url)
     results = asyncio.run(_run_all(run, names))
     cpus = os.cpu_count()
     header = (
         f"PRS Tasks benchmark: N={run.n} per section after an untimed warm-up of "
-        f"{warmup_count(run.n)}; {cpus} CPUs; broker {amqp_url()}"
+        f"{warmup_count(run.n)}; {cpus} CPUs; broker {redacted(amqp_url())}"
     )
     print(render(results, header))
     path = RESULTS_DIR / f"{started.strftime('%Y%m%dT%H%M%SZ')}.json"
@@ -139,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
                 "python": platform.python_version(),
                 "platform": platform.platform(),
             },
-            "amqp_url": amqp_url(),
+            "amqp_url": redacted(amqp_url()),
         },
     )
     print(f"\nresults: {path.relative_to(REPO_ROOT)}")

@@ -9,8 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-# Celery ships neither annotations nor stubs; its objects are handled as Any.
-from celery import Celery  # type: ignore[import-untyped]
+from celery import Celery
 
 QUEUE_ENV = "PRS_BENCH_CELERY_QUEUE"
 BROKER_ENV = "PRS_BENCH_CELERY_BROKER"
@@ -26,6 +25,7 @@ def noop() -> None:
 
 
 def make_app(broker: str, backend: str, queue: str) -> Any:
+    # Celery ships no annotations; the app is handled as Any.
     app: Any = Celery("bench", broker=broker, backend=backend)
     app.conf.update(
         # The seed's Django/Celery settings.

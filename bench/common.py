@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_AMQP_URL = "amqp://guest:guest@localhost:5672/"
@@ -20,6 +21,15 @@ DEFAULT_AMQP_URL = "amqp://guest:guest@localhost:5672/"
 
 def amqp_url() -> str:
     return os.environ.get("AMQP_URL", DEFAULT_AMQP_URL)
+
+
+def redacted(url: str) -> str:
+    """The URL without its password, for printing and for the results file."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 @dataclass

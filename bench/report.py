@@ -103,9 +103,7 @@ def render(results: Sequence[SectionResult], header: str) -> str:
     return "\n".join(lines)
 
 
-def write_json(
-    path: Path, results: Sequence[SectionResult], context: dict[str, Any]
-) -> None:
+def write_json(path: Path, results: Sequence[SectionResult], context: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     document = {
         **context,

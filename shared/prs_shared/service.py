@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from prs_shared.db.engine import SessionFactory, create_engine, is_sqlite, session_factory
 from prs_shared.db.migrations import upgrade
+from prs_shared.messaging import catalog
 from prs_shared.messaging.envelope import Envelope, utcnow
 from prs_shared.messaging.handlers import HandlerRegistry
 from prs_shared.messaging.messages import HEARTBEAT, Heartbeat
@@ -55,6 +56,7 @@ class ServiceHost:
         self.settings = settings
         self.service = settings.service_name
         self.worker = worker_id()
+        catalog.load_all()
         self.topology = Topology(namespace=settings.namespace)
         self._handlers = handlers
         self._command_queues = command_queues

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from prs_shared.messaging.envelope import MessageKind
 
 QueueName = Literal[
+    "notifications",
     "workflow",
     "auth",
     "file_processing",
@@ -36,6 +37,7 @@ COMMAND_QUEUES: tuple[QueueName, ...] = (
     "reports",
     "monitoring",
     "maintenance",
+    "notifications",
 )
 
 
@@ -94,3 +96,21 @@ def lookup(type_: str) -> MessageSpec:
 
 def all_specs() -> list[MessageSpec]:
     return sorted(_CATALOG.values(), key=lambda s: s.type)
+
+
+CATALOG_MODULES = (
+    "prs_shared.messaging.messages",
+    "prs_shared.messaging.prs_events",
+    "prs_shared.messaging.deals",
+    "prs_shared.messaging.notifications",
+    "prs_shared.messaging.files",
+)
+
+
+def load_all() -> list[MessageSpec]:
+    """Import every catalog module, so that every message type is known; return the specs."""
+    import importlib
+
+    for module in CATALOG_MODULES:
+        importlib.import_module(module)
+    return all_specs()

@@ -1,0 +1,68 @@
+"""Commands to the notifier and the events it publishes."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, Literal
+
+from pydantic import EmailStr, Field, model_validator
+
+from prs_shared.messaging import catalog
+from prs_shared.messaging.common import Identifier
+from prs_shared.messaging.messages import Message
+from prs_shared.messaging.prs_events import UserRole
+
+
+class NotificationType(enum.StrEnum):
+    PASSWORD_RESET = "password_reset"
+    PASSWORD_CREATED = "password_created"
+    PASSWORD_EXPIRY_WARNING = "password_expiry_warning"
+    VERIFICATION_APPROVED = "verification_approved"
+    VERIFICATION_REJECTED = "verification_rejected"
+    PAYMENT_RECEIVED = "payment_received"
+    DEAL_OVERDUE = "deal_overdue"
+    VERIFICATION_REMINDER = "verification_reminder"
+    AUDIT_REPORT_READY = "audit_report_ready"
+
+    @property
+    def is_password(self) -> bool:
+        return self.value.startswith("password_")
+
+
+class SendNotification(Message):
+    """Email someone: a user by id, everyone with a role in an organization, or an address."""
+
+    notification_type: NotificationType
+    recipient_type: Literal["user", "role", "email"] = "user"
+    user_id: Identifier | None = None
+    role: UserRole | None = None
+    email: EmailStr | None = None
+    deal_id: Identifier | None = None
+    additional_data: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _recipient_named(self) -> SendNotification:
+        needed = {"user": self.user_id, "role": self.role, "email": self.email}[self.recipient_type]
+        if needed is None:
+            field = {"user": "user_id", "role": "role", "email": "email"}[self.recipient_type]
+            raise ValueError(f"recipient_type {self.recipient_type!r} needs {field}")
+        return self
+
+
+class NotificationOutcome(Message):
+    notification_type: NotificationType
+    recipients: list[str]
+    message_id: str = Field(description="The Message-ID header of the email.")
+    error: str | None = None
+
+
+SEND_NOTIFICATION = catalog.command(
+    "notification.send",
+    SendNotification,
+    "notifications",
+    "Send an email notification (password notifications travel on the auth queue).",
+)
+NOTIFICATION_SENT = catalog.event("notification.sent", NotificationOutcome, "An email was sent.")
+NOTIFICATION_FAILED = catalog.event(
+    "notification.failed", NotificationOutcome, "An email could not be sent."
+)

@@ -41,6 +41,11 @@ class ServiceSettings(BaseSettings):
         default=25.0, ge=0, description="Seconds in-flight work may take to finish on SIGTERM."
     )
     heartbeat_interval: float = Field(default=10.0, gt=0, description="Seconds between heartbeats.")
+    file_store_dir: Path | None = Field(
+        default=None,
+        description="Root of the shared file store (invoices, reports, processed files); "
+        "<data dir>/files when unset.",
+    )
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -56,6 +61,9 @@ class ServiceSettings(BaseSettings):
         if self.environment == "production" and "guest:guest@" in self.amqp_url:
             raise ValueError("AMQP_URL uses the guest account; set real credentials in production")
         return self
+
+    def resolved_file_store_dir(self) -> Path:
+        return (self.file_store_dir or self.data_dir / "files").resolve()
 
     def resolved_database_url(self) -> str:
         """The configured URL, or an embedded SQLite file under the data directory."""

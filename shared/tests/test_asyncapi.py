@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any, Literal
 from uuid import UUID, uuid4
 
-import annotated_types
+import hypothesis
 import pytest
-from pydantic import BaseModel, ValidationError
+from hypothesis import strategies as st
+from pydantic import BaseModel, EmailStr, ValidationError
+from pydantic.fields import FieldInfo
 
 from prs_shared.asyncapi import build_asyncapi, load_catalog, render
 from prs_shared.messaging.catalog import MessageSpec
@@ -183,23 +185,31 @@ def test_generated_document_is_the_rendered_build(document: dict[str, Any]) -> N
 
 
 def _examples(model: type[BaseModel]) -> list[BaseModel]:
+    """Hand-written examples, else the model's own schema examples, else one built from its fields."""
     if model in EXAMPLES:
         return EXAMPLES[model]
-    try:
-        return [model.model_validate(_fields_of(model))]
-    except (ValidationError, TypeError) as exc:
-        pytest.fail(
-            f"cannot build an example of {model.__name__} ({exc}); add one to EXAMPLES in "
-            f"{Path(__file__).name}",
-            pytrace=False,
-        )
+    declared = model.model_json_schema().get("examples")
+    if declared:
+        return [model.model_validate(example) for example in declared]
+    errors: list[str] = []
+    for fill_optional in (False, True):
+        try:
+            return [model.model_validate(_fields_of(model, fill_optional=fill_optional))]
+        except (ValidationError, TypeError) as exc:
+            errors.append(str(exc))
+    pytest.fail(
+        f"cannot build an example of {model.__name__} ({errors[-1]}); give the model schema "
+        f"examples (json_schema_extra) or add one to EXAMPLES in {Path(__file__).name}",
+        pytrace=False,
+    )
 
 
-def _fields_of(model: type[BaseModel]) -> dict[str, Any]:
+def _fields_of(model: type[BaseModel], *, fill_optional: bool = False) -> dict[str, Any]:
+    """Values for the required fields (and, with ``fill_optional``, those defaulting to None)."""
     return {
         name: _value(field.annotation, field.metadata)
         for name, field in model.model_fields.items()
-        if field.is_required()
+        if field.is_required() or (fill_optional and field.default is None)
     }
 
 
@@ -216,6 +226,8 @@ def _value(annotation: Any, metadata: list[Any]) -> Any:
         return [_value(args[0], [])] if args else []
     if origin is dict:
         return {}
+    if annotation is EmailStr:
+        return "someone@example.com"
     if isinstance(annotation, type):
         if issubclass(annotation, BaseModel):
             return _fields_of(annotation)
@@ -226,7 +238,7 @@ def _value(annotation: Any, metadata: list[Any]) -> Any:
         if issubclass(annotation, int | float | Decimal):
             return _number(metadata)
         if issubclass(annotation, str):
-            return "x" * max(1, _bound(metadata, annotated_types.MinLen, "min_length"))
+            return _text(metadata)
         if issubclass(annotation, UUID):
             return str(uuid4())
         if issubclass(annotation, datetime):
@@ -236,17 +248,28 @@ def _value(annotation: Any, metadata: list[Any]) -> Any:
     raise TypeError(f"no example value for {annotation!r}")
 
 
-def _number(metadata: list[Any]) -> int:
-    low = _bound(metadata, annotated_types.Ge, "ge")
-    above = _bound(metadata, annotated_types.Gt, "gt", default=None)
-    return max(low, above + 1 if above is not None else low)
-
-
-def _bound(metadata: list[Any], kind: type, attr: str, default: Any = 0) -> Any:
+def _constraint(metadata: list[Any], name: str) -> Any:
     for item in metadata:
-        if isinstance(item, kind):
-            return int(getattr(item, attr))
-    return default
+        if isinstance(item, FieldInfo):
+            found = _constraint(item.metadata, name)
+        else:
+            found = getattr(item, name, None)
+        if found is not None:
+            return found
+    return None
+
+
+def _number(metadata: list[Any]) -> int:
+    ge, gt, le = (_constraint(metadata, name) for name in ("ge", "gt", "le"))
+    value = int(ge) if ge is not None else int(gt) + 1 if gt is not None else 1
+    return min(value, int(le)) if le is not None else value
+
+
+def _text(metadata: list[Any]) -> str:
+    pattern = _constraint(metadata, "pattern")
+    if pattern is not None:
+        return str(hypothesis.find(st.from_regex(pattern, fullmatch=True), lambda _: True))
+    return "x" * max(1, int(_constraint(metadata, "min_length") or 1))
 
 
 # --- a JSON Schema validator for the keywords pydantic emits -----------------------------------

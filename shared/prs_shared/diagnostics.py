@@ -6,7 +6,8 @@ from typing import Any
 
 from prs_shared.messaging.envelope import utcnow
 from prs_shared.messaging.handlers import HandlerContext, HandlerRegistry
-from prs_shared.messaging.messages import PING, Ping
+from prs_shared.messaging.inbox import mark_cancelled
+from prs_shared.messaging.messages import CANCEL_REQUESTED, PING, CancelRequested, Ping
 
 
 async def handle_ping(payload: Ping, ctx: HandlerContext) -> dict[str, Any]:
@@ -21,8 +22,17 @@ async def handle_ping(payload: Ping, ctx: HandlerContext) -> dict[str, Any]:
     }
 
 
+async def handle_cancel_requested(payload: CancelRequested, ctx: HandlerContext) -> None:
+    """Record the command's id in the inbox as dealt with, so that it is skipped on arrival.
+
+    A command that already ran has its own inbox row: then it is too late, and nothing changes.
+    """
+    await mark_cancelled(ctx.session, str(payload.message_id), str(payload.task_id))
+
+
 def base_registry() -> HandlerRegistry:
     """A registry with the handlers every service has."""
     registry = HandlerRegistry()
     registry.register(PING.type, handle_ping)
+    registry.register(CANCEL_REQUESTED.type, handle_cancel_requested)
     return registry

@@ -10,12 +10,25 @@ from fastapi import FastAPI
 
 from gateway import registry
 from gateway.api import problems
-from gateway.api.routes import health, tasks
+from gateway.api.routes import (
+    dead_letters,
+    health,
+    keys,
+    monitoring,
+    processes,
+    queueing,
+    task_admin,
+    tasks,
+)
 from gateway.auth import Role, ensure_key
+from gateway.broker_view import REGISTRY_CONSUMER, queue_names
+from gateway.dead_letters import DeadLetterArchive
+from gateway.ratelimit import RateLimiter
 from gateway.settings import GatewaySettings
 from gateway.state import GatewayState, KeyCache
 from prs_shared.diagnostics import base_registry
 from prs_shared.messaging.batch import BatchConsumer
+from prs_shared.messaging.deals import AUDIT_REPORT_GENERATED
 from prs_shared.messaging.messages import HEARTBEAT, LIFECYCLE_STATUS_TYPES
 from prs_shared.service import ServiceHost
 
@@ -48,20 +61,36 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                     role=Role.ADMIN,
                 )
         consumer = BatchConsumer(
-            name="gateway",
+            name=REGISTRY_CONSUMER,
             connection=host.connection,
             topology=host.topology,
             sessions=host.sessions,
             publisher=host.publisher,
-            routing_keys=[*LIFECYCLE_STATUS_TYPES.values(), HEARTBEAT.type],
+            routing_keys=[
+                *LIFECYCLE_STATUS_TYPES.values(),
+                HEARTBEAT.type,
+                AUDIT_REPORT_GENERATED.type,
+            ],
             handler=registry.apply_events,
             worker=host.worker,
         )
         await consumer.start()
-        app.state.gateway = GatewayState(settings, host, consumer, KeyCache(host))
+        archive = DeadLetterArchive(
+            host.connection, host.topology, host.sessions, queue_names(host.topology)
+        )
+        await archive.start()
+        app.state.gateway = GatewayState(
+            settings,
+            host,
+            consumer,
+            archive,
+            KeyCache(host),
+            RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst),
+        )
         try:
             yield
         finally:
+            await archive.stop()
             await consumer.stop()
             await host.stop()
 
@@ -73,5 +102,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     )
     problems.install(app)
     app.include_router(health.router)
+    app.include_router(queueing.router)
+    app.include_router(monitoring.router)
+    app.include_router(task_admin.router)
     app.include_router(tasks.router)
+    app.include_router(processes.router)
+    app.include_router(dead_letters.router)
+    app.include_router(keys.router)
     return app

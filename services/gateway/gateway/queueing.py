@@ -65,6 +65,7 @@ async def queue_task(
             correlation_id=str(envelope.correlation_id),
             attempts=0,
             payload=envelope.payload,
+            message_id=str(envelope.id),
             queued_at=now,
             updated_at=now,
         )

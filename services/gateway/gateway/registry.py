@@ -15,7 +15,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.models import ServiceHeartbeat, Task
+from gateway.models import Report, ServiceHeartbeat, Task
+from prs_shared.messaging.deals import AUDIT_REPORT_GENERATED, AuditReportGenerated
 from prs_shared.messaging.envelope import Envelope
 from prs_shared.messaging.messages import HEARTBEAT, Heartbeat, TaskLifecycle, TaskStatus
 
@@ -73,7 +74,11 @@ async def apply_events(envelopes: Sequence[Envelope], session: AsyncSession) -> 
     lifecycle: list[tuple[Envelope, TaskLifecycle]] = []
     beats: dict[str, Heartbeat] = {}
     for envelope in envelopes:
-        if envelope.type == HEARTBEAT.type:
+        if envelope.type == AUDIT_REPORT_GENERATED.type:
+            await _record_report(
+                AuditReportGenerated.model_validate(envelope.payload), envelope, session
+            )
+        elif envelope.type == HEARTBEAT.type:
             beat = Heartbeat.model_validate(envelope.payload)
             beats[beat.worker] = beat
         elif envelope.type.startswith("task."):
@@ -112,6 +117,24 @@ async def _apply_lifecycle(
         else:
             for field, value in changes.items():
                 setattr(task, field, value)
+
+
+async def _record_report(
+    report: AuditReportGenerated, envelope: Envelope, session: AsyncSession
+) -> None:
+    if await session.get(Report, report.report_id) is not None:
+        return
+    session.add(
+        Report(
+            report_id=report.report_id,
+            organization_id=report.organization_id,
+            report_type=report.report_type,
+            days=report.days,
+            files=report.files,
+            requested_by=report.requested_by,
+            generated_at=envelope.occurred_at,
+        )
+    )
 
 
 def _as_dict(task: Task) -> dict[str, Any]:

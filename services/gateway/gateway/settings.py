@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
@@ -27,6 +28,34 @@ class GatewaySettings(ServiceSettings):
         validation_alias="PRS_RESULT_RETENTION_SECONDS",
         description="How long a finished task keeps its result before it reads as EXPIRED.",
     )
+
+    upload_dir: Path | None = Field(
+        default=None,
+        validation_alias="PRS_UPLOAD_DIR",
+        description="Where uploads land, and the only place the JSON file_path form may point "
+        "into; <data dir>/uploads when unset.",
+    )
+    max_upload_bytes: int = Field(
+        default=20 * 1024 * 1024, ge=1, validation_alias="PRS_MAX_UPLOAD_BYTES"
+    )
+    rate_limit_per_minute: float = Field(
+        default=600,
+        gt=0,
+        validation_alias="PRS_RATE_LIMIT_PER_MINUTE",
+        description="Queuing requests per API key per minute (token bucket refill rate).",
+    )
+    rate_limit_burst: int = Field(default=100, ge=1, validation_alias="PRS_RATE_LIMIT_BURST")
+    heartbeat_stale_seconds: float = Field(
+        default=60,
+        gt=0,
+        validation_alias="PRS_HEARTBEAT_STALE_SECONDS",
+        description="A service whose last heartbeat is older than this is reported down.",
+    )
+    smtp_host: str | None = Field(default=None, validation_alias="PRS_SMTP_HOST")
+    smtp_port: int = Field(default=25, validation_alias="PRS_SMTP_PORT")
+
+    def resolved_upload_dir(self) -> Path:
+        return (self.upload_dir or self.data_dir / "uploads").resolve()
 
     @model_validator(mode="after")
     def _refuse_weak_admin_key(self) -> GatewaySettings:

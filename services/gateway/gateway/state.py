@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.auth import Principal, hash_key
+from gateway.dead_letters import DeadLetterArchive
+from gateway.ratelimit import RateLimiter
 from gateway.settings import GatewaySettings
 from prs_shared.messaging.batch import BatchConsumer
 from prs_shared.service import ServiceHost
@@ -51,4 +53,6 @@ class GatewayState:
     settings: GatewaySettings
     host: ServiceHost
     registry: BatchConsumer
+    dead_letters: DeadLetterArchive
     keys: KeyCache
+    limiter: RateLimiter

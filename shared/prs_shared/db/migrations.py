@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Literal
 
 from alembic import command, context
 from alembic.config import Config
 from sqlalchemy import Connection, MetaData, pool
 from sqlalchemy.ext.asyncio import AsyncEngine, async_engine_from_config
+
+from prs_shared.db.types import UTCDateTime
 
 
 def alembic_config(script_location: Path, url: str | None = None) -> Config:
@@ -59,11 +62,21 @@ async def _run_online(target_metadata: list[MetaData]) -> None:
     await engine.dispose()
 
 
+def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[False]:
+    # Migrations must not import application types: UTCDateTime is stored as a plain
+    # timezone-aware DateTime, so render it as one.
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        autogen_context.imports.add("import sqlalchemy as sa")
+        return "sa.DateTime(timezone=True)"
+    return False
+
+
 def _run_migrations(connection: Connection, target_metadata: list[MetaData]) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
+        render_item=_render_item,
     )
     with context.begin_transaction():
         context.run_migrations()

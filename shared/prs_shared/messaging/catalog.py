@@ -104,6 +104,7 @@ CATALOG_MODULES = (
     "prs_shared.messaging.deals",
     "prs_shared.messaging.notifications",
     "prs_shared.messaging.files",
+    "prs_shared.messaging.webhooks",
 )
 
 

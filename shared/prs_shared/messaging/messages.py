@@ -101,3 +101,16 @@ for _status, _type in LIFECYCLE_STATUS_TYPES.items():
     catalog.event(_type, TaskLifecycle, f"A task attempt reached {_status.value}.")
 
 HEARTBEAT = catalog.event("service.heartbeat", Heartbeat, "A service instance is alive.")
+
+
+class CancelRequested(Message):
+    """Skip this command if it has not run yet: every service marks its id as dealt with."""
+
+    task_id: UUID
+    message_id: UUID
+    requested_by: str | None = None
+
+
+CANCEL_REQUESTED = catalog.event(
+    "task.cancel_requested", CancelRequested, "Someone asked that a queued task not run."
+)

@@ -37,6 +37,7 @@ from prs_shared.messaging.backoff import retry_delay
 from prs_shared.messaging.envelope import Envelope, utcnow
 from prs_shared.messaging.errors import PermanentError
 from prs_shared.messaging.handlers import HandlerContext, HandlerRegistry
+from prs_shared.messaging.inbox import is_cancel_marker
 from prs_shared.messaging.messages import LIFECYCLE_STATUS_TYPES, TaskLifecycle, TaskStatus
 from prs_shared.messaging.outbox import add_to_outbox
 from prs_shared.messaging.publisher import Publisher
@@ -249,6 +250,11 @@ class Runtime:
             return
         await _settle(started)
         duplicate, result, duration_ms = outcome
+        if duplicate and is_cancel_marker(result):
+            await self._announce(envelope, queue_name, TaskStatus.CANCELLED, attempt)
+            await message.ack()
+            TASKS.labels(self.service, envelope.type, "cancelled").inc()
+            return
         if envelope.task_id:
             await self._announce(
                 envelope,

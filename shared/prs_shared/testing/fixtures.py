@@ -29,7 +29,16 @@ from prs_shared.messaging.topology import Topology, delete_all
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@localhost:5672/"
 DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-KNOWN_SERVICES = ("gateway", "deal-workflow", "file-processor", "notifier", "scheduler", "probe")
+KNOWN_SERVICES = (
+    "gateway",
+    "gateway-registry",
+    "deal-workflow",
+    "file-processor",
+    "notifier",
+    "scheduler",
+    "probe",
+    "probe-tap",
+)
 
 
 def _reachable(url: str, default_port: int) -> bool:

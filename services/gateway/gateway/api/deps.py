@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.api.problems import Problem
 from gateway.auth import Principal, Role, authenticate
+from gateway.ratelimit import RateLimiter
 from gateway.state import GatewayState
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer <key>`")
@@ -60,3 +61,33 @@ def require(*roles: Role) -> Any:
         return principal
 
     return Depends(check)
+
+
+async def rate_limited(principal: CurrentPrincipal, state: StateDep) -> Principal:
+    """Spend one of the key's queuing tokens, or answer 429 with Retry-After."""
+    wait = state.limiter.take(principal.key_id)
+    if wait > 0:
+        raise Problem(
+            429,
+            "Too many requests",
+            f"queuing limit of {state.settings.rate_limit_per_minute:g}/minute reached",
+            headers={"Retry-After": RateLimiter.retry_after_header(wait)},
+        )
+    return principal
+
+
+QueuingPrincipal = Annotated[Principal, Depends(rate_limited)]
+
+
+def effective_organization(principal: Principal, requested: str | None) -> str | None:
+    """A scoped key always acts for its own organization; others may name one."""
+    if principal.organization_id is not None:
+        if requested is not None and requested != principal.organization_id:
+            raise Problem(403, "Forbidden", "this API key may only act for its own organization")
+        return principal.organization_id
+    return requested
+
+
+def visible(principal: Principal, organization_id: str | None) -> bool:
+    """Whether a resource of ``organization_id`` exists for this key (else it reads as 404)."""
+    return principal.organization_id is None or principal.organization_id == organization_id

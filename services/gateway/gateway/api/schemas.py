@@ -83,3 +83,19 @@ class DiagnosticRequest(BaseModel):
 
 class DiagnosticResponse(BaseModel):
     tasks: dict[str, QueuedResponse]
+
+
+class TaskPage(BaseModel):
+    items: list[TaskStatusResponse]
+    total: int = Field(description="Tasks matching the filters.")
+    limit: int
+    offset: int
+
+
+class CancelResponse(BaseModel):
+    task_id: UUID
+    status: TaskStatus
+    cancel_requested: bool = Field(
+        description="True when the command was still waiting: the worker that receives it will "
+        "skip it and record CANCELLED. A task already running finishes."
+    )

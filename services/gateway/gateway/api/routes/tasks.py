@@ -8,7 +8,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Request, status
 
-from gateway.api.deps import CurrentPrincipal, SessionDep, StateDep, require
+from gateway.api.deps import CurrentPrincipal, SessionDep, StateDep, require, visible
 from gateway.api.problems import Problem
 from gateway.api.schemas import (
     DIAGNOSTIC_QUEUES,
@@ -40,9 +40,7 @@ async def get_task_status(
 ) -> TaskStatusResponse:
     """Status, result or error, attempts and timings of one task."""
     task = await session.get(Task, str(task_id))
-    if task is None or (
-        not principal.is_admin and task.organization_id != principal.organization_id
-    ):
+    if task is None or not visible(principal, task.organization_id):
         raise Problem(404, "Task not found", f"no task {task_id}")
     return to_response(task, state.settings.result_retention_seconds)
 

@@ -1,0 +1,235 @@
+"""Dead-letter administration: list, inspect, replay one or all, purge (admins)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+import aio_pika
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+from sqlalchemy import delete, func, select
+
+from gateway.api.deps import CurrentPrincipal, SessionDep, StateDep, require, visible
+from gateway.api.problems import Problem
+from gateway.auth import Principal, Role
+from gateway.models import DeadLetter, Task
+from prs_shared.messaging.envelope import utcnow
+from prs_shared.messaging.messages import TaskStatus
+from prs_shared.messaging.runtime import ATTEMPT_HEADER
+
+router = APIRouter(prefix="/api/dead-letters", tags=["dead letters"])
+
+OPERATORS = require(Role.OPERATOR)
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such dead letter."}}
+
+
+class DeadLetterSummary(BaseModel):
+    id: str
+    queue: str
+    reason: str
+    attempts: int
+    last_error: str | None
+    message_id: str | None
+    message_type: str | None
+    task_id: str | None
+    organization_id: str | None
+    dead_lettered_at: datetime
+    replayed_at: datetime | None
+
+
+class DeadLetterDetail(DeadLetterSummary):
+    headers: dict[str, Any]
+    body: Any = Field(description="The message body: JSON when it parses, else text.")
+
+
+class DeadLetterPage(BaseModel):
+    items: list[DeadLetterSummary]
+    total: int
+    by_queue: dict[str, int] = Field(description="Not yet replayed, per queue.")
+
+
+class ReplayResult(BaseModel):
+    replayed: int
+
+
+def _summary(row: DeadLetter) -> DeadLetterSummary:
+    return DeadLetterSummary(
+        id=row.id,
+        queue=row.queue,
+        reason=row.reason,
+        attempts=row.attempts,
+        last_error=row.last_error,
+        message_id=row.message_id,
+        message_type=row.message_type,
+        task_id=row.task_id,
+        organization_id=row.organization_id,
+        dead_lettered_at=row.dead_lettered_at,
+        replayed_at=row.replayed_at,
+    )
+
+
+def _scope(principal: Principal) -> list[Any]:
+    if principal.organization_id is None:
+        return []
+    return [DeadLetter.organization_id == principal.organization_id]
+
+
+@router.get("/", dependencies=[OPERATORS])
+async def list_dead_letters(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    queue: Annotated[str | None, Query(max_length=200)] = None,
+    reason: Annotated[str | None, Query(max_length=100)] = None,
+    replayed: Annotated[
+        bool | None, Query(description="Filter on whether it was replayed.")
+    ] = False,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> DeadLetterPage:
+    """Dead letters with their reason and attempts, newest first, and counts per queue."""
+    conditions = _scope(principal)
+    if queue:
+        conditions.append(DeadLetter.queue == queue)
+    if reason:
+        conditions.append(DeadLetter.reason == reason)
+    if replayed is not None:
+        conditions.append(
+            DeadLetter.replayed_at.is_not(None) if replayed else DeadLetter.replayed_at.is_(None)
+        )
+    total = await session.scalar(select(func.count()).select_from(DeadLetter).where(*conditions))
+    rows = (
+        await session.execute(
+            select(DeadLetter)
+            .where(*conditions)
+            .order_by(DeadLetter.dead_lettered_at.desc(), DeadLetter.id)
+            .limit(limit)
+            .offset(offset)
+        )
+    ).scalars()
+    by_queue = {
+        r.queue: int(r.n)
+        for r in await session.execute(
+            select(DeadLetter.queue, func.count().label("n"))
+            .where(*_scope(principal), DeadLetter.replayed_at.is_(None))
+            .group_by(DeadLetter.queue)
+        )
+    }
+    return DeadLetterPage(
+        items=[_summary(r) for r in rows], total=int(total or 0), by_queue=by_queue
+    )
+
+
+async def _get(session: SessionDep, principal: Principal, dead_letter_id: str) -> DeadLetter:
+    row = await session.get(DeadLetter, dead_letter_id)
+    if row is None or not visible(principal, row.organization_id):
+        raise Problem(404, "Dead letter not found", f"no dead letter {dead_letter_id}")
+    return row
+
+
+@router.get("/{dead_letter_id}", responses=_NOT_FOUND, dependencies=[OPERATORS])
+async def inspect_dead_letter(
+    dead_letter_id: str, session: SessionDep, principal: CurrentPrincipal
+) -> DeadLetterDetail:
+    """One dead letter with its headers and body."""
+    row = await _get(session, principal, dead_letter_id)
+    try:
+        body: Any = json.loads(row.body)
+    except ValueError:
+        body = row.body.decode("utf-8", "replace")
+    return DeadLetterDetail(**_summary(row).model_dump(), headers=row.headers, body=body)
+
+
+async def _replay(session: SessionDep, state: StateDep, row: DeadLetter) -> None:
+    headers = {
+        k: v
+        for k, v in row.headers.items()
+        if not k.startswith("x-dead") and k not in ("x-death", "x-attempts", "x-last-error")
+    }
+    headers[ATTEMPT_HEADER] = 1
+    headers["x-replayed-from"] = row.id
+    message = aio_pika.Message(
+        body=row.body,
+        headers=headers,
+        content_type="application/json",
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        message_id=row.message_id,
+        type=row.message_type,
+    )
+    # Straight to the queue it died in, through the default exchange: the publish is confirmed
+    # and mandatory, so a queue that no longer exists is an error, not a silent loss.
+    await state.host.publisher.publish_raw("", row.queue, message)
+    row.replayed_at = utcnow()
+    if row.task_id:
+        task = await session.get(Task, row.task_id)
+        if task is not None and TaskStatus(task.status).terminal:
+            now = utcnow()
+            task.status = TaskStatus.QUEUED.value
+            task.attempts = 0
+            task.result = task.error = None
+            task.started_at = task.finished_at = task.retry_at = None
+            task.queued_at = task.updated_at = now
+
+
+@router.post("/{dead_letter_id}/replay", responses=_NOT_FOUND, dependencies=[OPERATORS])
+async def replay_dead_letter(
+    dead_letter_id: str, session: SessionDep, principal: CurrentPrincipal, state: StateDep
+) -> ReplayResult:
+    """Send one dead letter back to its queue (attempts start again at 1)."""
+    async with session.begin():
+        row = await _get(session, principal, dead_letter_id)
+        if row.replayed_at is not None:
+            raise Problem(409, "Already replayed", f"replayed at {row.replayed_at.isoformat()}")
+        await _replay(session, state, row)
+    return ReplayResult(replayed=1)
+
+
+@router.post("/replay", dependencies=[OPERATORS])
+async def replay_all(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    state: StateDep,
+    queue: Annotated[str, Query(min_length=1, max_length=200)],
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> ReplayResult:
+    """Send every not-yet-replayed dead letter of a queue back to it (up to ``limit``)."""
+    async with session.begin():
+        rows = (
+            (
+                await session.execute(
+                    select(DeadLetter)
+                    .where(
+                        *_scope(principal),
+                        DeadLetter.queue == queue,
+                        DeadLetter.replayed_at.is_(None),
+                    )
+                    .order_by(DeadLetter.dead_lettered_at)
+                    .limit(limit)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        for row in rows:
+            await _replay(session, state, row)
+    return ReplayResult(replayed=len(rows))
+
+
+class PurgeResult(BaseModel):
+    purged: int
+
+
+@router.delete("/", dependencies=[require(Role.ADMIN)])
+async def purge_dead_letters(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    queue: Annotated[str | None, Query(max_length=200)] = None,
+) -> PurgeResult:
+    """Delete dead letters for good — of one queue, or all (admins only)."""
+    conditions = _scope(principal)
+    if queue:
+        conditions.append(DeadLetter.queue == queue)
+    async with session.begin():
+        result = await session.execute(delete(DeadLetter).where(*conditions))
+    return PurgeResult(purged=int(result.rowcount or 0))  # type: ignore[attr-defined]

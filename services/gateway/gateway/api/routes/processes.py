@@ -1,0 +1,300 @@
+"""The seed's automated-process endpoints: triggers, audit reports, system health, status."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request, status
+from fastapi.responses import FileResponse, JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select
+
+from gateway.api.accept import ACCEPTED, accept
+from gateway.api.deps import (
+    CurrentPrincipal,
+    QueuingPrincipal,
+    SessionDep,
+    StateDep,
+    effective_organization,
+    require,
+    visible,
+)
+from gateway.api.problems import Problem
+from gateway.api.routes.task_admin import file_response
+from gateway.api.schemas import QueuedResponse
+from gateway.api.schemas_queue import GenerateAuditReportRequest, TriggerProcessRequest
+from gateway.auth import Role
+from gateway.health import system_health
+from gateway.models import Report, Task
+from prs_shared.messaging.deals import (
+    DETECT_OVERDUE_DEALS,
+    GENERATE_AUDIT_REPORT,
+    RUN_COMMISSION_CALCULATION,
+    RUN_VERIFICATION_REMINDERS,
+    DetectOverdueDeals,
+    GenerateAuditReport,
+    RunCommissionCalculation,
+    RunVerificationReminders,
+)
+from prs_shared.messaging.envelope import Priority
+from prs_shared.messaging.messages import TaskStatus
+from prs_shared.storage import LocalFileStore
+
+router = APIRouter(prefix="/api/automated-processes", tags=["automated processes"])
+
+# The seed's process names, the task type that runs each, and the seed's schedule.
+PROCESSES: dict[str, tuple[str, str]] = {
+    "deal_verification_reminders": (RUN_VERIFICATION_REMINDERS.type, "daily at midnight UTC"),
+    "commission_calculation": (RUN_COMMISSION_CALCULATION.type, "every 6 hours"),
+    "audit_report_generation": (GENERATE_AUDIT_REPORT.type, "weekly on Sundays"),
+    "overdue_detection": (DETECT_OVERDUE_DEALS.type, "daily"),
+}
+
+TRIGGERERS = require(Role.OPERATOR)
+
+
+@router.post(
+    "/trigger-verification-reminders/",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=ACCEPTED,
+    dependencies=[TRIGGERERS],
+)
+async def trigger_verification_reminders(
+    request: Request,
+    session: SessionDep,
+    principal: QueuingPrincipal,
+    state: StateDep,
+    body: TriggerProcessRequest | None = None,
+) -> QueuedResponse:
+    """Remind admins and verifiers of deals pending verification for more than 24 hours."""
+    org = effective_organization(principal, body.organization_id if body else None)
+    return await accept(
+        state=state,
+        session=session,
+        request=request,
+        principal=principal,
+        type_=RUN_VERIFICATION_REMINDERS.type,
+        payload=RunVerificationReminders(organization_id=org),
+        priority=Priority.MEDIUM,
+        organization_id=org,
+    )
+
+
+@router.post(
+    "/trigger-commission-calculation/",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=ACCEPTED,
+    dependencies=[TRIGGERERS],
+)
+async def trigger_commission_calculation(
+    request: Request,
+    session: SessionDep,
+    principal: QueuingPrincipal,
+    state: StateDep,
+    body: TriggerProcessRequest | None = None,
+) -> QueuedResponse:
+    """Calculate commissions of verified deals and reconcile them with what is stored."""
+    org = effective_organization(principal, body.organization_id if body else None)
+    return await accept(
+        state=state,
+        session=session,
+        request=request,
+        principal=principal,
+        type_=RUN_COMMISSION_CALCULATION.type,
+        payload=RunCommissionCalculation(organization_id=org),
+        priority=Priority.MEDIUM,
+        organization_id=org,
+    )
+
+
+@router.post(
+    "/trigger-overdue-detection/",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=ACCEPTED,
+    dependencies=[TRIGGERERS],
+)
+async def trigger_overdue_detection(
+    request: Request,
+    session: SessionDep,
+    principal: QueuingPrincipal,
+    state: StateDep,
+    body: TriggerProcessRequest | None = None,
+) -> QueuedResponse:
+    """Find deals past due and unpaid; each is announced once per period."""
+    org = effective_organization(principal, body.organization_id if body else None)
+    return await accept(
+        state=state,
+        session=session,
+        request=request,
+        principal=principal,
+        type_=DETECT_OVERDUE_DEALS.type,
+        payload=DetectOverdueDeals(organization_id=org),
+        priority=Priority.MEDIUM,
+        organization_id=org,
+    )
+
+
+@router.post(
+    "/generate-audit-report/",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=ACCEPTED,
+    dependencies=[TRIGGERERS],
+)
+async def generate_audit_report(
+    body: GenerateAuditReportRequest,
+    request: Request,
+    session: SessionDep,
+    principal: QueuingPrincipal,
+    state: StateDep,
+) -> QueuedResponse:
+    """Produce an audit report (JSON, CSV and HTML); follow the task, then download it."""
+    org = effective_organization(principal, body.organization_id)
+    return await accept(
+        state=state,
+        session=session,
+        request=request,
+        principal=principal,
+        type_=GENERATE_AUDIT_REPORT.type,
+        payload=GenerateAuditReport(
+            report_type=body.report_type, days=body.days, organization_id=org
+        ),
+        priority=body.priority,
+        organization_id=org,
+    )
+
+
+class ReportSummary(BaseModel):
+    report_id: str
+    organization_id: str | None
+    report_type: str
+    days: int
+    formats: list[str]
+    generated_at: datetime
+    download_urls: dict[str, str]
+
+
+@router.get("/reports/")
+async def list_reports(
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> list[ReportSummary]:
+    """Finished audit reports, newest first."""
+    stmt = select(Report).order_by(Report.generated_at.desc()).limit(limit)
+    if principal.organization_id is not None:
+        stmt = stmt.where(Report.organization_id == principal.organization_id)
+    reports = (await session.execute(stmt)).scalars()
+    return [_summary(request, r) for r in reports]
+
+
+def _summary(request: Request, report: Report) -> ReportSummary:
+    base = str(request.url_for("download_report", report_id=report.report_id))
+    return ReportSummary(
+        report_id=report.report_id,
+        organization_id=report.organization_id,
+        report_type=report.report_type,
+        days=report.days,
+        formats=sorted(report.files),
+        generated_at=report.generated_at,
+        download_urls={fmt: f"{base}?format={fmt}" for fmt in sorted(report.files)},
+    )
+
+
+@router.get(
+    "/reports/{report_id}/download",
+    response_class=FileResponse,
+    responses={404: {"description": "No such report or format."}},
+)
+async def download_report(
+    report_id: Annotated[str, Path(max_length=64)],
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    state: StateDep,
+    format: Annotated[str, Query(pattern="^(json|csv|html)$")] = "html",
+) -> FileResponse:
+    """Download a finished audit report as JSON, CSV or HTML."""
+    report = await session.get(Report, report_id)
+    if report is None or not visible(principal, report.organization_id):
+        raise Problem(404, "Report not found", f"no report {report_id}")
+    key = report.files.get(format)
+    if key is None:
+        raise Problem(404, "Format not available", f"report {report_id} has no {format}")
+    return file_response(LocalFileStore(state.host.settings.resolved_file_store_dir()), key)
+
+
+@router.get(
+    "/system-health/",
+    responses={503: {"description": "Unhealthy: the database or the broker is unreachable."}},
+)
+async def get_system_health(state: StateDep, principal: CurrentPrincipal) -> JSONResponse:
+    """Database, broker (queue depths, consumers), service heartbeats, disk space and SMTP."""
+    report = await system_health(state)
+    return JSONResponse(report, status_code=503 if report["status"] == "unhealthy" else 200)
+
+
+class ProcessStatus(BaseModel):
+    process_name: str
+    task_type: str
+    schedule: str
+    status: str = Field(description="Status of the latest run, or never_run.")
+    last_run: datetime | None
+    last_finished: datetime | None
+    last_error: str | None
+    counts: dict[str, int] = Field(description="Runs by status.")
+    average_duration_ms: float | None
+
+
+@router.get(
+    "/process-status/",
+    responses={404: {"description": "Unknown process name; the problem lists the known ones."}},
+)
+async def process_status(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    process_name: Annotated[str | None, Query(max_length=100)] = None,
+) -> list[ProcessStatus]:
+    """Last run, outcome counts and timings of each automated process (or the one named)."""
+    if process_name is not None and process_name not in PROCESSES:
+        raise Problem(
+            404,
+            "Unknown process",
+            f"no process {process_name!r}; known: {', '.join(sorted(PROCESSES))}",
+        )
+    names = [process_name] if process_name else sorted(PROCESSES)
+    return [await _process_status(session, principal.organization_id, n) for n in names]
+
+
+async def _process_status(session: Any, org: str | None, name: str) -> ProcessStatus:
+    task_type, schedule = PROCESSES[name]
+    conditions: list[Any] = [Task.task_type == task_type]
+    if org is not None:
+        conditions.append(Task.organization_id == org)
+    counts = {
+        row.status: int(row.n)
+        for row in await session.execute(
+            select(Task.status, func.count().label("n")).where(*conditions).group_by(Task.status)
+        )
+    }
+    latest = (
+        await session.execute(
+            select(Task).where(*conditions).order_by(Task.updated_at.desc()).limit(1)
+        )
+    ).scalar_one_or_none()
+    average = await session.scalar(
+        select(func.avg(Task.duration_ms)).where(
+            *conditions, Task.status == TaskStatus.SUCCEEDED.value
+        )
+    )
+    return ProcessStatus(
+        process_name=name,
+        task_type=task_type,
+        schedule=schedule,
+        status=latest.status if latest else "never_run",
+        last_run=(latest.queued_at or latest.started_at) if latest else None,
+        last_finished=latest.finished_at if latest else None,
+        last_error=latest.error if latest else None,
+        counts=counts,
+        average_duration_ms=float(average) if average is not None else None,
+    )

@@ -1,0 +1,218 @@
+"""Operators' view of tasks beyond the seed: list, cancel, retry, download a result file."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Request, status
+from fastapi.responses import FileResponse
+from sqlalchemy import func, select
+
+from gateway.api.deps import CurrentPrincipal, SessionDep, StateDep, require, visible
+from gateway.api.problems import Problem
+from gateway.api.routes.tasks import to_response
+from gateway.api.schemas import CancelResponse, QueuedResponse, TaskPage
+from gateway.auth import Role
+from gateway.models import DeadLetter, Task
+from prs_shared.messaging.envelope import Envelope, Priority, utcnow
+from prs_shared.messaging.messages import CANCEL_REQUESTED, CancelRequested, TaskStatus
+from prs_shared.messaging.outbox import add_to_outbox
+from prs_shared.storage import InvalidKey, LocalFileStore
+
+router = APIRouter(prefix="/api/background-tasks", tags=["task administration"])
+
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such task."}}
+_CANCELLABLE = {TaskStatus.QUEUED, TaskStatus.RETRYING}
+_RETRYABLE = {TaskStatus.FAILED, TaskStatus.DEAD_LETTERED, TaskStatus.CANCELLED}
+
+
+@router.get("/")
+async def list_tasks(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    state: StateDep,
+    status_: Annotated[TaskStatus | None, Query(alias="status")] = None,
+    task_type: Annotated[str | None, Query(max_length=200)] = None,
+    queue: Annotated[str | None, Query(max_length=200)] = None,
+    organization_id: Annotated[str | None, Query(max_length=200)] = None,
+    since: Annotated[datetime | None, Query(description="Queued at or after (ISO 8601).")] = None,
+    until: Annotated[datetime | None, Query(description="Queued before (ISO 8601).")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> TaskPage:
+    """Tasks, newest first, filtered by status, type, queue, organization and time."""
+    conditions: list[Any] = []
+    org = principal.organization_id or organization_id
+    if org is not None:
+        conditions.append(Task.organization_id == org)
+    if status_ is not None:
+        conditions.append(Task.status == status_.value)
+    if task_type:
+        conditions.append(Task.task_type == task_type)
+    if queue:
+        conditions.append(Task.queue == queue)
+    for bound, op in ((since, "ge"), (until, "lt")):
+        if bound is not None:
+            if bound.tzinfo is None:
+                raise Problem(422, "Invalid request", "since/until need a timezone (e.g. Z)")
+            column = func.coalesce(Task.queued_at, Task.updated_at)
+            conditions.append(column >= bound if op == "ge" else column < bound)
+    total = await session.scalar(select(func.count()).select_from(Task).where(*conditions))
+    rows = (
+        await session.execute(
+            select(Task)
+            .where(*conditions)
+            .order_by(Task.updated_at.desc(), Task.task_id)
+            .limit(limit)
+            .offset(offset)
+        )
+    ).scalars()
+    retention = state.settings.result_retention_seconds
+    return TaskPage(
+        items=[to_response(t, retention) for t in rows],
+        total=int(total or 0),
+        limit=limit,
+        offset=offset,
+    )
+
+
+async def _visible_task(session: SessionDep, principal: CurrentPrincipal, task_id: UUID) -> Task:
+    task = await session.get(Task, str(task_id))
+    if task is None or not visible(principal, task.organization_id):
+        raise Problem(404, "Task not found", f"no task {task_id}")
+    return task
+
+
+@router.post(
+    "/{task_id}/cancel/",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={**_NOT_FOUND, 409: {"description": "The task has finished or is running."}},
+    dependencies=[require(Role.OPERATOR)],
+)
+async def cancel_task(
+    task_id: UUID, session: SessionDep, principal: CurrentPrincipal, state: StateDep
+) -> CancelResponse:
+    """Cancel a task that has not started (or waits for a retry); persisted, not in memory."""
+    async with session.begin():
+        task = await _visible_task(session, principal, task_id)
+        current = TaskStatus(task.status)
+        if current not in _CANCELLABLE or task.message_id is None:
+            raise Problem(409, "Task cannot be cancelled", f"task {task_id} is {current.value}")
+        task.cancel_requested_at = utcnow()
+        event = Envelope(
+            type=CANCEL_REQUESTED.type,
+            payload=CancelRequested(
+                task_id=task_id, message_id=UUID(task.message_id), requested_by=principal.name
+            ).model_dump(mode="json"),
+            organization_id=task.organization_id,
+            correlation_id=UUID(task.correlation_id) if task.correlation_id else uuid.uuid4(),
+        )
+        await add_to_outbox(session, [event], state.host.topology)
+    state.host.relay.notify()
+    return CancelResponse(task_id=task_id, status=current, cancel_requested=True)
+
+
+@router.post(
+    "/{task_id}/retry/",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={**_NOT_FOUND, 409: {"description": "Only failed, dead-lettered or cancelled."}},
+    dependencies=[require(Role.OPERATOR)],
+)
+async def retry_task(
+    task_id: UUID,
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    state: StateDep,
+) -> QueuedResponse:
+    """Run a failed, dead-lettered or cancelled task again: same task id, a new command."""
+    async with session.begin():
+        task = await _visible_task(session, principal, task_id)
+        current = TaskStatus(task.status)
+        if current not in _RETRYABLE or task.payload is None:
+            raise Problem(409, "Task cannot be retried", f"task {task_id} is {current.value}")
+        await requeue(session, state, task)
+        await session.execute(
+            DeadLetter.__table__.update()  # type: ignore[attr-defined]
+            .where(DeadLetter.task_id == task.task_id, DeadLetter.replayed_at.is_(None))
+            .values(replayed_at=utcnow())
+        )
+    state.host.relay.notify()
+    return QueuedResponse(
+        task_id=task_id,
+        status=TaskStatus.QUEUED,
+        queue=task.queue,
+        status_url=str(request.url_for("get_task_status", task_id=task_id)),
+    )
+
+
+async def requeue(session: SessionDep, state: StateDep, task: Task) -> None:
+    """Reset a finished task to QUEUED and stage a fresh command for it (caller commits)."""
+    envelope = Envelope(
+        type=task.task_type,
+        payload=task.payload or {},
+        task_id=UUID(task.task_id),
+        priority=Priority(task.priority),
+        organization_id=task.organization_id,
+        correlation_id=UUID(task.correlation_id) if task.correlation_id else uuid.uuid4(),
+    )
+    now = utcnow()
+    task.status = TaskStatus.QUEUED.value
+    task.attempts = 0
+    task.result = None
+    task.error = None
+    task.started_at = None
+    task.finished_at = None
+    task.retry_at = None
+    task.duration_ms = None
+    task.cancel_requested_at = None
+    task.message_id = str(envelope.id)
+    task.queued_at = now
+    task.updated_at = now
+    await add_to_outbox(session, [(envelope, task.queue)], state.host.topology)
+
+
+@router.get(
+    "/{task_id}/download/",
+    response_class=FileResponse,
+    responses={
+        **_NOT_FOUND,
+        200: {"description": "The file the task produced (an invoice PDF, a report)."},
+    },
+)
+async def download_result(
+    task_id: UUID,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    state: StateDep,
+    format: Annotated[str | None, Query(pattern="^(json|csv|html|pdf)$")] = None,
+) -> FileResponse:
+    """Download the file a finished task produced (result ``file_key``, or ``files[format]``)."""
+    task = await _visible_task(session, principal, task_id)
+    result = task.result or {}
+    key: Any = result.get("file_key")
+    files = result.get("files")
+    if isinstance(files, dict) and files:
+        key = files.get(format or "html") or files.get(format or "") or next(iter(files.values()))
+    if not isinstance(key, str) or TaskStatus(task.status) != TaskStatus.SUCCEEDED:
+        raise Problem(404, "No file", f"task {task_id} has no file to download")
+    return file_response(LocalFileStore(state.host.settings.resolved_file_store_dir()), key)
+
+
+def file_response(store: LocalFileStore, key: str) -> FileResponse:
+    try:
+        path = store.path(key)
+    except InvalidKey:
+        raise Problem(404, "No file", "the file is not in the store") from None
+    if not path.is_file():
+        raise Problem(404, "No file", "the file is not in the store")
+    media = {
+        ".pdf": "application/pdf",
+        ".json": "application/json",
+        ".csv": "text/csv",
+        ".html": "text/html",
+    }.get(path.suffix, "application/octet-stream")
+    return FileResponse(path, media_type=media, filename=path.name)

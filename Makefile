@@ -36,5 +36,8 @@ lint: install
 bench: install  ## side-by-side benchmarks against the baselines
 	$(BIN)/python -m bench
 
+asyncapi: install  ## regenerate docs/asyncapi.json from the message catalog
+	$(BIN)/python -m prs_shared.asyncapi docs/asyncapi.json
+
 clean:
 	rm -rf $(VENV) data .mypy_cache .ruff_cache .pytest_cache

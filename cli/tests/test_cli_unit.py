@@ -350,3 +350,19 @@ def test_gateway_url_from_port() -> None:
 def test_bad_gateway_address_is_a_usage_error(explicit: str | None, env: dict[str, str]) -> None:
     with pytest.raises(UsageError):
         resolve_gateway_url(explicit, env)
+
+
+def test_organization_longer_than_a_note_is_a_usage_error() -> None:
+    gateway = FakeGateway()
+    result = invoke(gateway, "--action=test", f"--organization={'x' * 501}")
+
+    assert result.exit_code == 2
+    assert "--organization" in result.stderr
+    assert gateway.requests == []
+
+
+def test_flags_the_test_action_ignores_are_named() -> None:
+    result = invoke(FakeGateway(), "--action=test", "--priority=low", "--service=notifier")
+
+    assert result.exit_code == 0, result.output
+    assert "--priority is ignored by --action=test" in result.stderr

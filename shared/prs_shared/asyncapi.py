@@ -14,7 +14,6 @@ Regenerate the checked-in copy after changing a message::
 from __future__ import annotations
 
 import argparse
-import importlib
 import inspect
 import json
 import sys
@@ -32,9 +31,6 @@ from prs_shared.messaging.envelope import Envelope, Priority
 from prs_shared.messaging.runtime import ATTEMPT_HEADER, ERROR_HEADER
 from prs_shared.messaging.topology import RETRY_QUEUE_HEADER, Topology
 
-CATALOG_MODULES: tuple[str, ...] = ("prs_shared.messaging.messages",)
-"""Modules whose import registers message types; add each new catalog module here."""
-
 ASYNCAPI_VERSION = "3.0.0"
 AMQP_BINDING_VERSION = "0.3.0"
 SCHEMA_REF = "#/components/schemas/{model}"
@@ -42,18 +38,17 @@ HEADERS_SCHEMA = "AmqpHeaders"
 CORRELATION_ID = "envelopeCorrelationId"
 
 
-def load_catalog() -> list[MessageSpec]:
-    """Import every catalog module and return all registered specs, sorted by type."""
-    for name in CATALOG_MODULES:
-        importlib.import_module(name)
-    return catalog.all_specs()
+def load_catalog() -> list[catalog.MessageSpec]:
+    """Every message type of the platform (catalog.CATALOG_MODULES imported)."""
+    return catalog.load_all()
 
 
 def build_asyncapi() -> dict[str, Any]:
     """The AsyncAPI 3.0.0 document (a JSON-serialisable dict) of every catalog message.
 
-    It covers every type registered in this process, after importing :data:`CATALOG_MODULES`;
-    the checked-in copy is generated in a fresh interpreter (see the module docstring).
+    It covers every type registered in this process once the catalog modules are imported.
+    The checked-in copy comes from ``python -m prs_shared.asyncapi``, a fresh interpreter, so it
+    holds exactly the catalog modules' types (a test process may have registered more).
     """
     specs = load_catalog()
     topology = Topology()

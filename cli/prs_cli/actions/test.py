@@ -21,7 +21,11 @@ from prs_cli.client import (
     diagnostic_path,
     status_path,
 )
+from prs_cli.errors import UsageError
 from prs_cli.output import styled_status
+
+# The gateway refuses a longer diagnostic note.
+MAX_NOTE_CHARS = 500
 
 
 @dataclass(frozen=True)
@@ -43,13 +47,16 @@ def run(ctx: ActionContext) -> int:
     services = opts.services or SERVICES
     # The gateway takes the organization from the API key, so the flag travels as the note.
     note = opts.organization
+    if note is not None and len(note) > MAX_NOTE_CHARS:
+        raise UsageError(f"at most {MAX_NOTE_CHARS} characters", param="--organization")
     for flag, value in (
         ("--task-type", opts.task_type),
         ("--priority", opts.priority),
         ("--task-id", opts.task_id),
     ):
         if value is not None:
-            ctx.output.note(f"{flag} is not used by --action=test (diagnostics are high priority)")
+            # Diagnostic tasks have a fixed type and are always queued at high priority.
+            ctx.output.note(f"{flag} is ignored by --action=test")
     if opts.dry_run:
         _show_plan(ctx, services, note)
         return 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 import uvicorn
 
 from gateway.app import create_app
@@ -12,6 +14,11 @@ from prs_shared.logging import configure_logging
 def main() -> None:
     settings = GatewaySettings()
     configure_logging(settings.service_name, settings.log_level, json=settings.log_json)
+    # uvicorn restores the previous handlers after its graceful shutdown and re-raises the signal;
+    # with the default handler that kills the process (exit 143) after a clean stop. A no-op
+    # handler lets run() return, so SIGTERM ends with exit status 0.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
     print(f"gateway listening on http://{settings.host}:{settings.port}", flush=True)
     uvicorn.run(
         create_app(settings),

@@ -7,10 +7,13 @@ from typing import Any, Literal
 
 from alembic import command, context
 from alembic.config import Config
-from sqlalchemy import Connection, MetaData, pool
+from sqlalchemy import Connection, MetaData, pool, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_engine_from_config
 
 from prs_shared.db.types import UTCDateTime
+
+
+MIGRATION_LOCK = 0x5052535F4D494752  # "PRS_MIGR"
 
 
 def alembic_config(script_location: Path, url: str | None = None) -> Config:
@@ -30,6 +33,9 @@ async def upgrade(engine: AsyncEngine, script_location: Path, revision: str = "h
         command.upgrade(cfg, revision)
 
     async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Replicas of one service start together; one migrates, the others wait for it.
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         await conn.run_sync(_run)
 
 

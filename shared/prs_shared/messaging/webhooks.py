@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import ConfigDict, Field
 
@@ -19,7 +19,7 @@ WebhookEventType = Literal[
 ]
 """The event types an organization's endpoint may subscribe to."""
 
-WEBHOOK_EVENT_TYPES: tuple[str, ...] = WebhookEventType.__args__
+WEBHOOK_EVENT_TYPES: tuple[str, ...] = get_args(WebhookEventType)
 
 
 class RegisterWebhook(Message):

@@ -53,6 +53,12 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+def describe(errors: list[dict[str, Any]]) -> str:
+    """One line naming every invalid field and what is wrong with it."""
+    parts = [f"{e['field'] or 'body'} ({e['message']})" for e in errors]
+    return "invalid field(s): " + "; ".join(parts)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
@@ -70,10 +76,7 @@ def install(app: FastAPI) -> None:
             }
             for err in exc.errors()
         ]
-        fields = ", ".join(e["field"] or "body" for e in errors)
-        return problem_response(
-            request, 422, "Invalid request", f"invalid field(s): {fields}", errors=errors
-        )
+        return problem_response(request, 422, "Invalid request", describe(errors), errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -17,7 +17,7 @@ from gateway.api.deps import (
     effective_organization,
     require,
 )
-from gateway.api.problems import Problem
+from gateway.api.problems import Problem, describe
 from gateway.api.schemas import QueuedResponse
 from gateway.api.schemas_queue import (
     QueueDealProcessing,
@@ -137,12 +137,8 @@ async def queue_file_processing(
 
 
 def _invalid(field: str, message: str) -> Problem:
-    return Problem(
-        422,
-        "Invalid request",
-        f"invalid field(s): {field}",
-        errors=[{"field": field, "message": message}],
-    )
+    errors = [{"field": field, "message": message}]
+    return Problem(422, "Invalid request", describe(errors), errors=errors)
 
 
 def _too_large(limit: int) -> Problem:
@@ -228,11 +224,9 @@ async def _from_json(
 
 def _from_validation(exc: ValidationError) -> Problem:
     errors = [
-        {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
-        for e in exc.errors()
+        {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()
     ]
-    fields = ", ".join(e["field"] for e in errors)
-    return Problem(422, "Invalid request", f"invalid field(s): {fields}", errors=errors)
+    return Problem(422, "Invalid request", describe(errors), errors=errors)
 
 
 @router.post(

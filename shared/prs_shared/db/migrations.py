@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_engine_from_config
 
 from prs_shared.db.types import UTCDateTime
 
-
 MIGRATION_LOCK = 0x5052535F4D494752  # "PRS_MIGR"
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from prs_shared.messaging.envelope import utcnow
 from prs_shared.messaging.handlers import HandlerContext, HandlerRegistry
 from prs_shared.messaging.inbox import mark_cancelled
-from prs_shared.messaging.messages import CANCEL_REQUESTED, PING, CancelRequested, Ping
+from prs_shared.messaging.messages import CANCEL_TASK, PING, CancelTask, Ping
 
 
 async def handle_ping(payload: Ping, ctx: HandlerContext) -> dict[str, Any]:
@@ -22,7 +22,7 @@ async def handle_ping(payload: Ping, ctx: HandlerContext) -> dict[str, Any]:
     }
 
 
-async def handle_cancel_requested(payload: CancelRequested, ctx: HandlerContext) -> None:
+async def handle_cancel(payload: CancelTask, ctx: HandlerContext) -> None:
     """Record the command's id in the inbox as dealt with, so that it is skipped on arrival.
 
     A command that already ran has its own inbox row: then it is too late, and nothing changes.
@@ -34,5 +34,5 @@ def base_registry() -> HandlerRegistry:
     """A registry with the handlers every service has."""
     registry = HandlerRegistry()
     registry.register(PING.type, handle_ping)
-    registry.register(CANCEL_REQUESTED.type, handle_cancel_requested)
+    registry.register(CANCEL_TASK.type, handle_cancel)
     return registry

@@ -8,8 +8,6 @@ from gateway.ratelimit import RateLimiter
 
 from .conftest import Gateway
 
-pytestmark = pytest.mark.asyncio
-
 
 @pytest.fixture
 def gateway_overrides() -> dict[str, object]:

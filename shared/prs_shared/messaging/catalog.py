@@ -53,6 +53,8 @@ class MessageSpec:
     """For commands: the queue it goes to unless the sender names another."""
     max_retries: int | None = None
     """For commands: overrides the service's default retry limit."""
+    amqp_priority: int | None = None
+    """Fixed AMQP priority (control commands); otherwise the envelope's priority decides."""
 
 
 class UnknownMessageType(KeyError):

@@ -19,11 +19,14 @@ class Priority(enum.StrEnum):
 
     @property
     def amqp(self) -> int:
-        """The AMQP priority; queues are declared with ``x-max-priority`` = 3."""
+        """The AMQP priority (1-3); 4 is reserved for control commands."""
         return {Priority.HIGH: 3, Priority.MEDIUM: 2, Priority.LOW: 1}[self]
 
 
 MessageKind = Literal["command", "event"]
+
+CONTROL_PRIORITY = 4
+"""Above every task priority: control commands (cancellations) overtake waiting tasks."""
 
 
 def utcnow() -> datetime:

@@ -27,7 +27,7 @@ async def mark_cancelled(session: AsyncSession, message_id: str, task_id: str) -
     await session.execute(
         insert(inbox).values(
             message_id=message_id,
-            message_type="task.cancel_requested",
+            message_type="task.cancel",
             task_id=task_id,
             processed_at=utcnow(),
             result={CANCELLED_MARKER: True},

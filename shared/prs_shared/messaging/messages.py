@@ -14,6 +14,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from prs_shared.messaging import catalog
+from prs_shared.messaging.envelope import CONTROL_PRIORITY
 
 
 class Message(BaseModel):
@@ -103,14 +104,25 @@ for _status, _type in LIFECYCLE_STATUS_TYPES.items():
 HEARTBEAT = catalog.event("service.heartbeat", Heartbeat, "A service instance is alive.")
 
 
-class CancelRequested(Message):
-    """Skip this command if it has not run yet: every service marks its id as dealt with."""
+class CancelTask(Message):
+    """Skip the command with this id if it has not run yet (a control command).
+
+    It travels on the task's own queue at the control priority, above every task priority, so a
+    worker that starts after the cancellation meets it before the command it cancels.
+    """
 
     task_id: UUID
     message_id: UUID
     requested_by: str | None = None
 
 
-CANCEL_REQUESTED = catalog.event(
-    "task.cancel_requested", CancelRequested, "Someone asked that a queued task not run."
+CANCEL_TASK = catalog.register(
+    catalog.MessageSpec(
+        "task.cancel",
+        "command",
+        CancelTask,
+        "Cancel a queued task: its command is marked dealt with in the receiving service's inbox.",
+        queue="system",
+        amqp_priority=CONTROL_PRIORITY,
+    )
 )

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from prs_shared.db.engine import SessionFactory
 from prs_shared.db.tables import outbox
 from prs_shared.messaging.envelope import Envelope, utcnow
-from prs_shared.messaging.publisher import Publisher, PublishError, route_for
+from prs_shared.messaging.publisher import Publisher, PublishError, amqp_priority, route_for
 from prs_shared.messaging.topology import Topology
 from prs_shared.metrics import OUTBOX_PUBLISHED, OUTBOX_RELAY_ERRORS
 
@@ -45,7 +45,7 @@ def outbox_rows(
                 "routing_key": route.routing_key,
                 "body": envelope.model_dump_json().encode(),
                 "headers": {},
-                "priority": envelope.priority.amqp,
+                "priority": amqp_priority(envelope),
                 "created_at": now,
             }
         )

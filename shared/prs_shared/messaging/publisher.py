@@ -44,6 +44,11 @@ def route_for(envelope: Envelope, topology: Topology, queue: str | None = None) 
     return Route(topology.events_exchange, envelope.type)
 
 
+def amqp_priority(envelope: Envelope) -> int:
+    spec = catalog.lookup(envelope.type)
+    return spec.amqp_priority if spec.amqp_priority is not None else envelope.priority.amqp
+
+
 def to_amqp(envelope: Envelope, headers: HeadersType | None = None) -> aio_pika.Message:
     return aio_pika.Message(
         body=envelope.model_dump_json().encode(),
@@ -52,7 +57,7 @@ def to_amqp(envelope: Envelope, headers: HeadersType | None = None) -> aio_pika.
         message_id=str(envelope.id),
         correlation_id=str(envelope.correlation_id),
         type=envelope.type,
-        priority=envelope.priority.amqp,
+        priority=amqp_priority(envelope),
         timestamp=envelope.occurred_at,
         headers=dict(headers or {}),
     )

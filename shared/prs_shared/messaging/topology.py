@@ -25,7 +25,7 @@ from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
 
 from prs_shared.messaging.catalog import COMMAND_QUEUES
 
-MAX_PRIORITY = 3
+MAX_PRIORITY = 4  # task priorities 1-3, and 4 for control commands
 # Not "x-": RabbitMQ ignores binding arguments that start with "x-" when matching headers, so
 # such a binding would match every message.
 RETRY_QUEUE_HEADER = "prs-retry-queue"

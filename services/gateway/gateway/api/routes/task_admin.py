@@ -18,7 +18,7 @@ from gateway.api.schemas import CancelResponse, QueuedResponse, TaskPage
 from gateway.auth import Role
 from gateway.models import DeadLetter, Task
 from prs_shared.messaging.envelope import Envelope, Priority, utcnow
-from prs_shared.messaging.messages import CANCEL_REQUESTED, CancelRequested, TaskStatus
+from prs_shared.messaging.messages import CANCEL_TASK, CancelTask, TaskStatus
 from prs_shared.messaging.outbox import add_to_outbox
 from prs_shared.storage import InvalidKey, LocalFileStore
 
@@ -102,15 +102,16 @@ async def cancel_task(
         if current not in _CANCELLABLE or task.message_id is None:
             raise Problem(409, "Task cannot be cancelled", f"task {task_id} is {current.value}")
         task.cancel_requested_at = utcnow()
-        event = Envelope(
-            type=CANCEL_REQUESTED.type,
-            payload=CancelRequested(
+        command = Envelope(
+            type=CANCEL_TASK.type,
+            payload=CancelTask(
                 task_id=task_id, message_id=UUID(task.message_id), requested_by=principal.name
             ).model_dump(mode="json"),
             organization_id=task.organization_id,
             correlation_id=UUID(task.correlation_id) if task.correlation_id else uuid.uuid4(),
         )
-        await add_to_outbox(session, [event], state.host.topology)
+        # On the task's own queue: the worker that would receive the task meets this first.
+        await add_to_outbox(session, [(command, task.queue)], state.host.topology)
     state.host.relay.notify()
     return CancelResponse(task_id=task_id, status=current, cancel_requested=True)
 

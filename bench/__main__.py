@@ -105,6 +105,9 @@ async def _run_all(run: Run, names: list[str]) -> list[SectionResult]:
         result = await SECTIONS[name](run)
         if result.error:
             print(f"  {name} failed: {result.error}", file=sys.stderr, flush=True)
+            for key, tail in result.extra.items():
+                if key.endswith("_log_tail"):
+                    print(f"  --- {key}\n{tail}", file=sys.stderr, flush=True)
         results.append(result)
     return results
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 import shutil
 import tempfile
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -39,6 +40,9 @@ from bench.common import (
     wall,
     warmup_count,
 )
+from bench.cpu import CpuMeter, other_load_pct, per_task_ms
+from gateway.broker_view import REGISTRY_CONSUMER
+from gateway.broker_view import SERVICES as PLATFORM_SERVICES
 from gateway.models import Task
 from prs_shared.messaging.envelope import Envelope, Priority
 from prs_shared.messaging.messages import PING, TaskStatus
@@ -53,13 +57,16 @@ PUBLISH_WINDOW = 500
 PREFETCH = 64
 # The deal-workflow service consumes ``workflow``; ping is a ``system`` command by default.
 TASK_QUEUE = "workflow"
-# How often the registry is read while tasks complete; it bounds the latency resolution.
-POLL_INTERVAL = 0.01
+# How often the registry is read while tasks complete; it bounds the latency resolution. Reading
+# more often would take CPU from the services being measured.
+POLL_INTERVAL = 0.02
 # Registry rows commit in roughly the order of their ``updated_at`` (the worker's clock when it
 # announced the outcome); each poll re-reads this much before the newest seen, which covers the
 # reordering of concurrently running tasks without re-reading the whole table.
-POLL_OVERLAP = timedelta(seconds=0.5)
-SERVICES = ("gateway", "deal-workflow")
+POLL_OVERLAP = timedelta(seconds=0.25)
+# Every service's events queue may exist: the gateway declares them all (it watches their dead
+# letters) besides its registry's own queue.
+SERVICES = (*PLATFORM_SERVICES, REGISTRY_CONSUMER)
 
 Backend = Literal["postgresql", "sqlite"]
 
@@ -175,13 +182,21 @@ async def run_raw(n: int, namespace: str) -> SectionResult:
         await _recv(receiver, 30)
         await _raw_publish(channel, queue, warmup, body_size)
         await _recv(receiver, _phase_timeout(warmup))
+        meter = CpuMeter({os.getpid(): "bench publisher", consumer.pid or -1: "consumer"})
+        meter.start()
         first = await _raw_publish(channel, queue, n, body_size)
         _, last_ack, latencies = await _recv(receiver, _phase_timeout(n))
+        spent = meter.stop()
         result.completed = len(latencies)
         result.seconds = last_ack - first
         result.rate = n / result.seconds
         result.p50_ms, result.p99_ms = latency_summary(latencies)
-        result.extra = {"warmup": warmup, "body_bytes": body_size}
+        result.extra = {
+            "warmup": warmup,
+            "body_bytes": body_size,
+            "cpu_ms_per_task": per_task_ms(spent, n),
+            "other_load_pct": other_load_pct(spent, meter.elapsed),
+        }
     except Exception as exc:
         result.error = f"{type(exc).__name__}: {exc}"
     finally:
@@ -258,7 +273,9 @@ async def _wait_ready(gateway: Child, port: int, timeout: float = 90.0) -> None:
                 if response.status_code == 200:
                     return
             if asyncio.get_running_loop().time() > deadline:
-                raise TimeoutError(f"gateway not ready after {timeout:.0f}s:\n{gateway.log_tail()}")
+                raise TimeoutError(
+                    f"gateway not ready after {timeout:.0f}s (log: {gateway.log_path})"
+                )
             await asyncio.sleep(0.2)
 
 
@@ -281,7 +298,9 @@ async def _wait_consumer(
             if not channel.is_closed:
                 await channel.close()
         if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError(f"worker not consuming after {timeout:.0f}s:\n{worker.log_tail()}")
+            raise TimeoutError(
+                f"worker not consuming after {timeout:.0f}s (log: {worker.log_path})"
+            )
         await asyncio.sleep(0.2)
 
 
@@ -311,36 +330,38 @@ async def _watch_registry(
     succeeded = select(Task.task_id, Task.finished_at, Task.updated_at).where(
         Task.status == TaskStatus.SUCCEEDED.value
     )
-    while len(watch.seen) < expected:
-        # After a quiet second, re-read everything once: a batch the gateway had to retry may
-        # commit rows far behind the cursor.
-        quiet = loop.time() - last_progress > 1.0
-        stmt = succeeded
-        if newest is not None and not quiet:
-            stmt = succeeded.where(Task.updated_at >= newest - POLL_OVERLAP)
-        started = wall()
-        async with engine.connect() as conn:
+    # One connection for the whole watch: a pool checkout per poll would cost the machine more
+    # CPU than the query (the poller shares two cores with what it measures).
+    async with engine.connect() as conn:
+        while len(watch.seen) < expected:
+            # After a quiet second, re-read everything once: a batch the gateway had to retry
+            # may commit rows far behind the cursor.
+            quiet = loop.time() - last_progress > 1.0
+            stmt = succeeded
+            if newest is not None and not quiet:
+                stmt = succeeded.where(Task.updated_at >= newest - POLL_OVERLAP)
+            started = wall()
             rows = (await conn.execute(stmt)).all()
-        watch.polls += 1
-        progressed = False
-        for task_id, finished_at, updated_at in rows:
-            if newest is None or updated_at > newest:
-                newest = updated_at
-            if task_id in watch.sent and task_id not in watch.seen:
-                watch.seen[task_id] = started
-                if finished_at is not None:
-                    watch.finished[task_id] = finished_at
-                progressed = True
-        if progressed or quiet:
-            last_progress = loop.time()
-        if quiet:
-            for child in children:
-                child.check_alive()
-        if loop.time() > deadline:
-            raise TimeoutError(
-                f"only {len(watch.seen)} of {expected} tasks SUCCEEDED after {timeout:.0f}s"
-            )
-        await asyncio.sleep(POLL_INTERVAL)
+            watch.polls += 1
+            progressed = False
+            for task_id, finished_at, updated_at in rows:
+                if newest is None or updated_at > newest:
+                    newest = updated_at
+                if task_id in watch.sent and task_id not in watch.seen:
+                    watch.seen[task_id] = started
+                    if finished_at is not None:
+                        watch.finished[task_id] = finished_at
+                    progressed = True
+            if progressed or quiet:
+                last_progress = loop.time()
+            if quiet:
+                for child in children:
+                    child.check_alive()
+            if loop.time() > deadline:
+                raise TimeoutError(
+                    f"only {len(watch.seen)} of {expected} tasks SUCCEEDED after {timeout:.0f}s"
+                )
+            await asyncio.sleep(POLL_INTERVAL)
 
 
 async def _publish_tasks(publisher: Publisher, count: int, watch: _Watch) -> float:
@@ -435,12 +456,24 @@ async def run_project(n: int, backend: Backend, run_id: str, log_dir: Path) -> S
         children.append(worker)
         connection = await aio_pika.connect(amqp_url())
         await _wait_consumer(connection, worker, topology.queue(TASK_QUEUE))
-        engine = create_async_engine(databases.gateway_url)
+        # Autocommit: every poll reads the latest commits and no read transaction stays open
+        # (under SQLite's WAL it would pin an old snapshot and hold back checkpoints).
+        engine = create_async_engine(databases.gateway_url, isolation_level="AUTOCOMMIT")
         publisher = await Publisher.open(connection, topology)
 
         warmup = warmup_count(n)
         await _run_tasks(publisher, engine, warmup, children)
+        meter = CpuMeter(
+            {
+                os.getpid(): "bench publisher+poller",
+                gateway.proc.pid: "gateway",
+                worker.proc.pid: "worker",
+            },
+            database_marker=f"prs_bench_{run_id}",
+        )
+        meter.start()
         watch, first = await _run_tasks(publisher, engine, n, children)
+        spent = meter.stop()
 
         last = max(watch.seen.values())
         visible = [watch.seen[t] - watch.sent[t] for t in watch.seen]
@@ -458,6 +491,8 @@ async def run_project(n: int, backend: Backend, run_id: str, log_dir: Path) -> S
             "publish_to_worker_finished_p50_ms": worker_p50,
             "publish_to_worker_finished_p99_ms": worker_p99,
             "database": backend,
+            "cpu_ms_per_task": per_task_ms(spent, n),
+            "other_load_pct": other_load_pct(spent, meter.elapsed),
         }
         await publisher.close()
     except Exception as exc:

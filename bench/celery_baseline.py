@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import threading
 import time
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -26,11 +28,15 @@ from bench.common import (
     wall,
     warmup_count,
 )
+from bench.cpu import CpuMeter, other_load_pct, per_task_ms
 
 CONCURRENCY = 2
+# Exchanges Celery's remote control declares (used here for the readiness ping); removed after
+# the run unless they were there before it.
+CONTROL_EXCHANGES = ("celery.pidbox", "reply.celery.pidbox")
 RESULT_KEY_PREFIX = "celery-task-meta-"
 # As for the project's registry: the result store is read this often while tasks complete.
-POLL_INTERVAL = 0.01
+POLL_INTERVAL = 0.02
 # Results are read in send order, this many keys per MGET; the prefork pool runs tasks nearly in
 # that order, so a poll stops at the first slice still waiting instead of reading all pending.
 POLL_SLICE = 500
@@ -94,6 +100,7 @@ def _run_tasks(
         target=_watch_results, args=(client, watch, count, stop), daemon=True
     )
     watcher.start()
+    task = app.tasks[NOOP]
     first = 0.0
     try:
         for _ in range(count):
@@ -103,8 +110,8 @@ def _run_tasks(
             watch.sent[task_id] = sent
             watch.ids.append(task_id)
             every_id.append(task_id)
-            # What a Django view of the seed does: apply_async by name, one message per task.
-            app.send_task(NOOP, task_id=task_id)
+            # What a view of the seed does: apply_async, one message per task.
+            task.apply_async(task_id=task_id)
         watcher.join(timeout)
     finally:
         stop.set()
@@ -123,7 +130,7 @@ def _wait_worker(app: Any, worker: Child, node: str, timeout: float = 60.0) -> N
         worker.check_alive()
         if app.control.ping(destination=[node], timeout=0.5):
             return
-    raise TimeoutError(f"Celery worker not ready after {timeout:.0f}s:\n{worker.log_tail()}")
+    raise TimeoutError(f"Celery worker not ready after {timeout:.0f}s (log: {worker.log_path})")
 
 
 def _forget(client: redis.Redis, task_ids: Sequence[str]) -> None:
@@ -132,11 +139,23 @@ def _forget(client: redis.Redis, task_ids: Sequence[str]) -> None:
         client.delete(*(RESULT_KEY_PREFIX + t for t in chunk))
 
 
-def _delete_queue(app: Any, queue: str) -> None:
+def _existing_exchanges(app: Any, names: Sequence[str]) -> set[str]:
+    found: set[str] = set()
+    for name in names:
+        # A passive declare of a missing exchange closes its channel: one connection per probe.
+        # An error is the "absent" answer being probed for.
+        with app.connection_for_write() as connection, suppress(Exception):
+            connection.default_channel.exchange_declare(name, "fanout", passive=True)
+            found.add(name)
+    return found
+
+
+def _delete_broker_objects(app: Any, queue: str, exchanges: Sequence[str]) -> None:
     with app.connection_for_write() as connection:
         channel = connection.default_channel
         channel.queue_delete(queue)
-        channel.exchange_delete(queue)
+        for name in (queue, *exchanges):
+            channel.exchange_delete(name)
 
 
 def run_celery(n: int, run_id: str, log_dir: Path, redis_url: str) -> SectionResult:
@@ -146,7 +165,7 @@ def run_celery(n: int, run_id: str, log_dir: Path, redis_url: str) -> SectionRes
         unit="tasks/s",
         n=n,
         method=(
-            f"no-op task sent with apply_async (by name) from one thread; {CONCURRENCY} prefork "
+            f"no-op task sent with apply_async from one thread; {CONCURRENCY} prefork "
             "processes, acks_late, prefetch multiplier 1, json, persistent messages, publisher "
             f"confirms, results in {redis_url}, read every {POLL_INTERVAL * 1000:.0f} ms; first "
             "send until all N results are stored; latency send to first poll that finds the result"
@@ -157,6 +176,7 @@ def run_celery(n: int, run_id: str, log_dir: Path, redis_url: str) -> SectionRes
     app = make_app(amqp_url(), redis_url, queue)
     client = redis.Redis.from_url(redis_url)
     sent_ids: list[str] = []
+    preexisting = _existing_exchanges(app, CONTROL_EXCHANGES)
     worker = Child(
         "celery-worker",
         [
@@ -186,7 +206,12 @@ def run_celery(n: int, run_id: str, log_dir: Path, redis_url: str) -> SectionRes
         _wait_worker(app, worker, node)
         warmup = warmup_count(n)
         _run_tasks(app, client, warmup, 60.0 + warmup / 10, sent_ids)
+        meter = CpuMeter(
+            {os.getpid(): "bench client+poller", worker.proc.pid: "celery worker (3 processes)"}
+        )
+        meter.start()
         watch, first = _run_tasks(app, client, n, 60.0 + n / 20, sent_ids)
+        spent = meter.stop()
         last = max(watch.seen.values())
         result.completed = len(watch.seen)
         result.seconds = last - first
@@ -204,6 +229,8 @@ def run_celery(n: int, run_id: str, log_dir: Path, redis_url: str) -> SectionRes
             "send_to_date_done_p50_ms": stored_p50,
             "send_to_date_done_p99_ms": stored_p99,
             "concurrency": CONCURRENCY,
+            "cpu_ms_per_task": per_task_ms(spent, n),
+            "other_load_pct": other_load_pct(spent, meter.elapsed),
         }
     except Exception as exc:
         result.error = f"{type(exc).__name__}: {exc}"
@@ -213,7 +240,8 @@ def run_celery(n: int, run_id: str, log_dir: Path, redis_url: str) -> SectionRes
     finally:
         worker.stop()
         try:
-            _delete_queue(app, queue)
+            created = [name for name in CONTROL_EXCHANGES if name not in preexisting]
+            _delete_broker_objects(app, queue, created)
             _forget(client, sent_ids)
         finally:
             client.close()

@@ -109,7 +109,7 @@ class Child:
     def check_alive(self) -> None:
         code = self.proc.poll()
         if code is not None:
-            raise RuntimeError(f"{self.name} exited with {code}:\n{self.log_tail()}")
+            raise RuntimeError(f"{self.name} exited with {code} (log: {self.log_path})")
 
     def log_tail(self, lines: int = 30) -> str:
         try:

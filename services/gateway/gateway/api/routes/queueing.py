@@ -193,10 +193,10 @@ async def _from_json(
     try:
         raw = json.loads(await request.body())
         body = QueueFileProcessingJson.model_validate(raw)
-    except json.JSONDecodeError:
-        raise Problem(400, "Malformed JSON", "the body is not valid JSON") from None
-    except ValidationError as exc:
-        raise _from_validation(exc) from None
+    except ValueError as exc:  # bad JSON, or bytes that are not UTF-8
+        if isinstance(exc, ValidationError):
+            raise _from_validation(exc) from None
+        raise Problem(400, "Malformed JSON", "the body is not valid UTF-8 JSON") from None
     upload_dir = state.settings.resolved_upload_dir()
     try:
         path = resolve_inside(upload_dir, body.file_path)

@@ -1,0 +1,1 @@
+"""Side effects behind small interfaces: clock, repository, audit log, PDF, report files."""

@@ -14,13 +14,16 @@ import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
 
 import aiosmtplib
 
 from notifier.adapters.smtp import SmtpMailer
+from notifier.rendering import Recipient, Renderer, build_email
 from notifier.settings import NotifierSettings
+from prs_shared.messaging.notifications import NotificationType
 
 HOST = "127.0.0.1"
 CONCURRENCY = 16
@@ -34,15 +37,37 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _message(n: int) -> EmailMessage:
-    message = EmailMessage()
-    message["Subject"] = f"Deal verified: client {n}"
-    message["From"] = SENDER
-    message["To"] = f"user{n % 50}@acme.example.com"
-    message["Message-ID"] = f"<bench-{n}@prs.example.com>"
-    message.set_content(f"Your deal {n} passed verification.\n" * 5)
-    message.add_alternative(f"<p>Your deal {n} passed verification.</p>" * 5, subtype="html")
-    return message
+def _messages(n: int) -> list[EmailMessage]:
+    """What the notifier sends: its own templates and message builder, one email per person."""
+    renderer = Renderer()
+    now = datetime.now(UTC)
+    messages = []
+    for i in range(n):
+        address = f"user{i % 50}@acme.example.com"
+        rendered = renderer.render(
+            NotificationType.VERIFICATION_APPROVED,
+            {
+                "kind": "verification_approved",
+                "org_name": "Acme Receivables",
+                "recipient_name": f"User {i % 50}",
+                "recipient_email": address,
+                "deal_id": f"D-{i}",
+                "data": {"client_name": f"Client {i}", "value": "1200.00", "currency": "USD"},
+                "password_expires_at": None,
+                "report_url": None,
+            },
+        )
+        messages.append(
+            build_email(
+                rendered,
+                mail_from=SENDER,
+                recipient=Recipient(address, f"User {i % 50}"),
+                message_id=f"<bench-{i}@prs.example.com>",
+                sent_at=now,
+                kind=NotificationType.VERIFICATION_APPROVED,
+            )
+        )
+    return messages
 
 
 async def _wait_for_port(port: int, timeout: float = 15.0) -> None:
@@ -60,7 +85,7 @@ async def _wait_for_port(port: int, timeout: float = 15.0) -> None:
 
 
 async def _rate(n: int, send: Callable[[EmailMessage], Awaitable[Any]]) -> float:
-    messages = [_message(i) for i in range(n)]
+    messages = _messages(n)
     queue: asyncio.Queue[EmailMessage] = asyncio.Queue()
     for message in messages:
         queue.put_nowait(message)

@@ -22,7 +22,7 @@ from prs_shared.messaging.handlers import HandlerRegistry
 from prs_shared.messaging.messages import HEARTBEAT, Heartbeat
 from prs_shared.messaging.outbox import OutboxRelay
 from prs_shared.messaging.publisher import Publisher
-from prs_shared.messaging.runtime import CancelCheck, RetryPolicy, Runtime, worker_id
+from prs_shared.messaging.runtime import RetryPolicy, Runtime, worker_id
 from prs_shared.messaging.topology import Topology, declare_base
 from prs_shared.settings import ServiceSettings
 
@@ -50,7 +50,6 @@ class ServiceHost:
         handlers: HandlerRegistry,
         command_queues: Sequence[str],
         migrations: Path,
-        is_cancelled: CancelCheck | None = None,
         background: Sequence[BackgroundJob] = (),
     ) -> None:
         self.settings = settings
@@ -61,7 +60,6 @@ class ServiceHost:
         self._handlers = handlers
         self._command_queues = command_queues
         self._migrations = migrations
-        self._is_cancelled = is_cancelled
         self._background = background
         self._tasks: list[asyncio.Task[None]] = []
         self._started_at = utcnow()
@@ -96,7 +94,7 @@ class ServiceHost:
             retry=RetryPolicy(s.max_retries, s.retry_base_delay, s.retry_max_delay),
             shutdown_grace=s.shutdown_grace,
             on_committed=self.relay.notify,
-            is_cancelled=self._is_cancelled,
+            started_delay=s.started_announce_delay,
             worker=self.worker,
         )
         self._spawn(self.relay.run())

@@ -40,6 +40,11 @@ class ServiceSettings(BaseSettings):
     shutdown_grace: float = Field(
         default=25.0, ge=0, description="Seconds in-flight work may take to finish on SIGTERM."
     )
+    started_announce_delay: float = Field(
+        default=0.25,
+        ge=0,
+        description="A task still running after this many seconds is announced STARTED.",
+    )
     heartbeat_interval: float = Field(default=10.0, gt=0, description="Seconds between heartbeats.")
     file_store_dir: Path | None = Field(
         default=None,

@@ -74,13 +74,14 @@ async def test_a_transient_failure_is_retried_with_growing_delays_then_dead_lett
             message="message in the DLQ",
         )
     assert statuses(seen, message.task_id).count(TaskStatus.RETRYING) == 3
-    starts = [
-        TaskLifecycle.model_validate(e.payload).at
+    failures = [
+        TaskLifecycle.model_validate(e.payload)
         for e in seen
-        if e.type == "task.started" and e.task_id == message.task_id
+        if e.task_id == message.task_id and e.type in ("task.retrying", "task.dead_lettered")
     ]
-    assert len(starts) == 4  # the first try and three retries
-    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(starts)]
+    assert [f.attempt for f in failures] == [1, 2, 3, 4]  # the first try and three retries
+    times = [f.at for f in failures]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
     # Equal jitter: the wait before retry n is at least half of base * 2^(n-1), so it grows.
     for n, gap in enumerate(gaps, start=1):
         assert gap >= 0.2 * 2 ** (n - 1) / 2 * 0.95, gaps

@@ -38,6 +38,9 @@ class FileProcessed(Message):
 
 
 class FileRejected(Message):
+    file_id: str | None = Field(
+        default=None, description="The attachment id the file was uploaded as, when known."
+    )
     file_type: FileType
     original_filename: str
     reason: str

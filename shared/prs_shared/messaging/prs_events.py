@@ -12,7 +12,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import EmailStr, Field, model_validator
+from pydantic import AwareDatetime, EmailStr, Field, model_validator
 
 from prs_shared.messaging import catalog
 from prs_shared.messaging.common import CurrencyCode, Identifier, Money
@@ -81,7 +81,7 @@ class Deal(Message):
     salesperson_id: Identifier | None = None
     due_date: date | None = None
     attachment_ids: list[Identifier] = Field(default_factory=list)
-    created_at: datetime
+    created_at: AwareDatetime
     version: int = Field(default=1, ge=1)
 
 
@@ -91,7 +91,7 @@ class Payment(Message):
     organization_id: Identifier
     amount: Money
     currency: CurrencyCode
-    received_at: datetime
+    received_at: AwareDatetime
     method: str = Field(default="bank_transfer", max_length=50)
 
 

@@ -74,7 +74,6 @@ class RetryPolicy:
         return self.max_retries if spec.max_retries is None else spec.max_retries
 
 
-CancelCheck = Callable[[Envelope], Awaitable[bool]]
 OnCommitted = Callable[[], None]
 
 
@@ -95,7 +94,7 @@ class Runtime:
         retry: RetryPolicy | None = None,
         shutdown_grace: float = 25.0,
         on_committed: OnCommitted | None = None,
-        is_cancelled: CancelCheck | None = None,
+        started_delay: float = 0.25,
         worker: str | None = None,
     ) -> None:
         self.service = service
@@ -110,7 +109,7 @@ class Runtime:
         self._retry = retry or RetryPolicy()
         self._grace = shutdown_grace
         self._on_committed = on_committed
-        self._is_cancelled = is_cancelled
+        self._started_delay = started_delay
         self._channel: AbstractChannel | None = None
         self._consumers: list[tuple[AbstractQueue, str]] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -222,19 +221,8 @@ class Runtime:
         except ValidationError as exc:
             await self._dead_letter(queue_name, message, envelope, "schema_mismatch", exc, attempt)
             return
-        if self._is_cancelled is not None and await self._is_cancelled(envelope):
-            await self._announce(envelope, queue_name, TaskStatus.CANCELLED, attempt)
-            await message.ack()
-            TASKS.labels(self.service, envelope.type, "cancelled").inc()
-            return
 
-        started = (
-            asyncio.ensure_future(
-                self._announce(envelope, queue_name, TaskStatus.STARTED, attempt, quiet=True)
-            )
-            if envelope.task_id
-            else None
-        )
+        started = self._announce_started_later(envelope, queue_name, attempt)
         t0 = time.perf_counter()
         try:
             outcome = await self._run(handler, payload, envelope, queue_name, attempt, t0)
@@ -334,6 +322,24 @@ class Runtime:
         return False, result, duration_ms
 
     # --- outcomes -----------------------------------------------------------------------------
+
+    def _announce_started_later(
+        self, envelope: Envelope, queue_name: str, attempt: int
+    ) -> asyncio.Task[None] | None:
+        """Announce STARTED only for a task still running after ``started_delay`` seconds.
+
+        Most tasks finish sooner: their SUCCEEDED (which carries the duration) is then the only
+        lifecycle message, which saves a persistent, confirmed publish and a registry write per
+        task. A long task still shows STARTED while it runs.
+        """
+        if envelope.task_id is None:
+            return None
+
+        async def later() -> None:
+            await asyncio.sleep(self._started_delay)
+            await self._announce(envelope, queue_name, TaskStatus.STARTED, attempt, quiet=True)
+
+        return asyncio.ensure_future(later())
 
     async def _announce(
         self,
@@ -507,6 +513,9 @@ def _error_text(exc: BaseException) -> str:
     return text[:MAX_ERROR_CHARS]
 
 
-async def _settle(task: asyncio.Future[None] | None) -> None:
+async def _settle(task: asyncio.Task[None] | None) -> None:
+    """Stop a pending STARTED announcement (the outcome is known now) or let it finish."""
     if task is not None:
+        if not task.done():
+            task.cancel()
         await asyncio.gather(task, return_exceptions=True)

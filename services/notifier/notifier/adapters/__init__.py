@@ -1,0 +1,1 @@
+"""Real implementations of the notifier's ports: SMTP, the file outbox, the webhook client."""

@@ -23,6 +23,8 @@ from pathlib import Path
 from bench.broker import run_project, run_raw
 from bench.celery_baseline import run_celery
 from bench.common import REPO_ROOT, SectionResult, amqp_url, redacted, warmup_count
+from bench.email import run_email_bench
+from bench.gateway_http import run_gateway_http
 from bench.report import render, write_json
 
 DEFAULT_N = 5000
@@ -57,12 +59,47 @@ async def _celery(run: Run) -> SectionResult:
     return await asyncio.to_thread(run_celery, run.n, run.run_id, run.log_dir, run.redis_url)
 
 
-Section = Callable[[Run], Awaitable[SectionResult]]
+async def _gateway_http(run: Run) -> list[SectionResult]:
+    # Requests are cheaper than tasks end to end; a fixed count keeps this section short.
+    return await run_gateway_http(min(run.n, 3000), run.run_id, run.log_dir)
+
+
+async def _email(run: Run) -> list[SectionResult]:
+    figures = await run_email_bench(min(run.n, 2000))
+    method = (
+        f"local SMTP sink (aiosmtpd, own process); {figures['concurrency']} concurrent senders; "
+        "median of alternating rounds"
+    )
+    return [
+        SectionResult(
+            key="email_plain",
+            label="plain aiosmtplib, connection per email",
+            unit="emails/s",
+            n=int(figures["n"]),
+            completed=int(figures["n"]),
+            rate=float(figures["per_connection_emails_per_s"]),
+            method=method,
+        ),
+        SectionResult(
+            key="email_notifier",
+            label="notifier SMTP adapter (pooled)",
+            unit="emails/s",
+            n=int(figures["n"]),
+            completed=int(figures["n"]),
+            rate=float(figures["pooled_emails_per_s"]),
+            method=f"{method}; pool of {figures['pool_size']} reused connections",
+        ),
+    ]
+
+
+Section = Callable[[Run], Awaitable[SectionResult | list[SectionResult]]]
 SECTIONS: dict[str, Section] = {
     "raw": _raw,
     "pg": _project_pg,
     "sqlite": _project_sqlite,
     "celery": _celery,
+    "gateway": _gateway_http,
+    "email": _email,
 }
 
 
@@ -102,13 +139,14 @@ async def _run_all(run: Run, names: list[str]) -> list[SectionResult]:
     results: list[SectionResult] = []
     for name in names:
         print(f"running {name} ...", file=sys.stderr, flush=True)
-        result = await SECTIONS[name](run)
-        if result.error:
-            print(f"  {name} failed: {result.error}", file=sys.stderr, flush=True)
-            for key, tail in result.extra.items():
-                if key.endswith("_log_tail"):
-                    print(f"  --- {key}\n{tail}", file=sys.stderr, flush=True)
-        results.append(result)
+        produced = await SECTIONS[name](run)
+        for result in produced if isinstance(produced, list) else [produced]:
+            if result.error:
+                print(f"  {name} failed: {result.error}", file=sys.stderr, flush=True)
+                for key, tail in result.extra.items():
+                    if key.endswith("_log_tail"):
+                        print(f"  --- {key}\n{tail}", file=sys.stderr, flush=True)
+            results.append(result)
     return results
 
 

@@ -14,6 +14,10 @@ from bench.common import SectionResult
 CELERY_TARGET = 4.0
 # ...and keep this share of what the bare client and broker manage with the same durability.
 RAW_TARGET = 0.60
+# The real queuing endpoint keeps at least half the rate of a no-op one with the same body.
+GATEWAY_TARGET = 0.50
+# The notifier's pooled SMTP sending against a connection per message.
+EMAIL_TARGET = 1.5
 PROJECT_KEYS = ("project_pg", "project_sqlite")
 
 
@@ -62,6 +66,12 @@ def ratios(results: Sequence[SectionResult]) -> list[Ratio]:
                 project_cpu, base_cpu = own_cpu_ms(project), own_cpu_ms(base)
                 by_cpu = base_cpu / project_cpu if project_cpu and base_cpu else None
                 out.append(Ratio(key, baseline, project.rate / base.rate, target, by_cpu))
+    noop, gateway = by_key.get("gateway_noop"), by_key.get("gateway_queue")
+    if noop is not None and gateway is not None and noop.rate and gateway.rate:
+        out.append(Ratio("gateway_queue", "gateway_noop", gateway.rate / noop.rate, GATEWAY_TARGET))
+    plain, pooled = by_key.get("email_plain"), by_key.get("email_notifier")
+    if plain is not None and pooled is not None and plain.rate and pooled.rate:
+        out.append(Ratio("email_notifier", "email_plain", pooled.rate / plain.rate, EMAIL_TARGET))
     return out
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from gateway import registry
+from gateway.acceptor import TaskAcceptor
 from gateway.api import problems
 from gateway.api.routes import (
     dead_letters,
@@ -79,6 +80,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             host.connection, host.topology, host.sessions, queue_names(host.topology)
         )
         await archive.start()
+        acceptor = TaskAcceptor(host.sessions, host.relay.notify)
+        acceptor.start()
         app.state.gateway = GatewayState(
             settings,
             host,
@@ -86,10 +89,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             archive,
             KeyCache(host),
             RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst),
+            acceptor,
         )
         try:
             yield
         finally:
+            await acceptor.stop()
             await archive.stop()
             await consumer.stop()
             await host.stop()

@@ -7,13 +7,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.models import Task
+from prs_shared.db.tables import outbox
 from prs_shared.messaging import catalog
 from prs_shared.messaging.envelope import Envelope, Priority, utcnow
 from prs_shared.messaging.messages import TaskStatus
-from prs_shared.messaging.outbox import add_to_outbox
+from prs_shared.messaging.outbox import outbox_rows
 from prs_shared.messaging.topology import Topology
 
 
@@ -24,8 +26,7 @@ class QueuedTask:
     status: TaskStatus
 
 
-async def queue_task(
-    session: AsyncSession,
+def build_task(
     topology: Topology,
     *,
     type_: str,
@@ -35,8 +36,8 @@ async def queue_task(
     queued_by: str | None = None,
     queue: str | None = None,
     correlation_id: uuid.UUID | None = None,
-) -> QueuedTask:
-    """Record the task as QUEUED and stage its command; the caller commits."""
+) -> tuple[QueuedTask, dict[str, Any], list[dict[str, Any]]]:
+    """The registry row (QUEUED) and the outbox row of a new task, not yet written."""
     spec = catalog.lookup(type_)
     target = queue or spec.queue
     assert spec.kind == "command"
@@ -53,22 +54,35 @@ async def queue_task(
     if correlation_id is not None:
         envelope_fields["correlation_id"] = correlation_id
     envelope = Envelope(**envelope_fields)
-    session.add(
-        Task(
-            task_id=str(task_id),
-            task_type=type_,
-            queue=target,
-            priority=priority.value,
-            status=TaskStatus.QUEUED.value,
-            organization_id=organization_id,
-            queued_by=queued_by,
-            correlation_id=str(envelope.correlation_id),
-            attempts=0,
-            payload=envelope.payload,
-            message_id=str(envelope.id),
-            queued_at=now,
-            updated_at=now,
-        )
+    row = {
+        "task_id": str(task_id),
+        "task_type": type_,
+        "queue": target,
+        "priority": priority.value,
+        "status": TaskStatus.QUEUED.value,
+        "organization_id": organization_id,
+        "queued_by": queued_by,
+        "correlation_id": str(envelope.correlation_id),
+        "attempts": 0,
+        "payload": envelope.payload,
+        "message_id": str(envelope.id),
+        "queued_at": now,
+        "updated_at": now,
+    }
+    return (
+        QueuedTask(task_id, target, TaskStatus.QUEUED),
+        row,
+        outbox_rows([(envelope, target)], topology),
     )
-    await add_to_outbox(session, [(envelope, target)], topology)
-    return QueuedTask(task_id, target, TaskStatus.QUEUED)
+
+
+async def queue_task(
+    session: AsyncSession,
+    topology: Topology,
+    **fields: Any,
+) -> QueuedTask:
+    """Record the task as QUEUED and stage its command in the caller's transaction."""
+    queued, row, rows = build_task(topology, **fields)
+    await session.execute(insert(Task), [row])
+    await session.execute(insert(outbox), rows)
+    return queued

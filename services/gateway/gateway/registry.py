@@ -9,7 +9,7 @@ applying the same batch twice harmless.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -55,6 +55,9 @@ def advance(task: dict[str, Any] | None, event: TaskLifecycle) -> dict[str, Any]
         changes["retry_at"] = event.retry_at
         changes["error"] = event.error
     if event.status.terminal:
+        if event.duration_ms is not None and (task is None or task.get("started_at") is None):
+            # Short tasks are not announced STARTED; their duration tells when they started.
+            changes["started_at"] = event.at - timedelta(milliseconds=event.duration_ms)
         changes["finished_at"] = event.at
         changes["result"] = event.result
         changes["error"] = event.error

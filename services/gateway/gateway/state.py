@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gateway.acceptor import TaskAcceptor
 from gateway.auth import Principal, hash_key
 from gateway.dead_letters import DeadLetterArchive
 from gateway.ratelimit import RateLimiter
@@ -56,3 +57,4 @@ class GatewayState:
     dead_letters: DeadLetterArchive
     keys: KeyCache
     limiter: RateLimiter
+    acceptor: TaskAcceptor

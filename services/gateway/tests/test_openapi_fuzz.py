@@ -21,8 +21,8 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
-from schemathesis.generation import GenerationMode
 from schemathesis.checks import not_a_server_error
+from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 ADMIN_KEY = secrets.token_urlsafe(24)
@@ -60,7 +60,7 @@ def gateway_url(amqp_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         deadline = time.monotonic() + 60
         while True:
             try:
-                with urllib.request.urlopen(f"{url}/readyz", timeout=2) as r:  # noqa: S310
+                with urllib.request.urlopen(f"{url}/readyz", timeout=2) as r:
                     if r.status == 200:
                         break
             except OSError:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from fastapi import Request
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from gateway.api.problems import Problem
 from gateway.api.schemas import QueuedResponse
 from gateway.auth import Principal
-from gateway.queueing import queue_task
+from gateway.queueing import build_task
 from gateway.state import GatewayState
 from prs_shared.messaging.envelope import Priority
 
@@ -23,10 +24,14 @@ ACCEPTED: dict[int | str, dict[str, Any]] = {
 }
 
 
+def status_url(request: Request, task_id: UUID) -> str:
+    """Where to follow a task; formatted directly (router reverse lookup is slow per request)."""
+    return f"{str(request.base_url).rstrip('/')}/api/background-tasks/{task_id}/status/"
+
+
 async def accept(
     *,
     state: GatewayState,
-    session: AsyncSession,
     request: Request,
     principal: Principal,
     type_: str,
@@ -35,22 +40,23 @@ async def accept(
     organization_id: str | None,
     queue: str | None = None,
 ) -> QueuedResponse:
-    """Record the task and stage its command in one transaction, then wake the relay."""
-    async with session.begin():
-        task = await queue_task(
-            session,
-            state.host.topology,
-            type_=type_,
-            payload=payload,
-            priority=priority,
-            organization_id=organization_id,
-            queued_by=principal.name,
-            queue=queue,
-        )
-    state.host.relay.notify()
+    """Record the task and its command durably (group-committed), then answer."""
+    task, row, rows = build_task(
+        state.host.topology,
+        type_=type_,
+        payload=payload,
+        priority=priority,
+        organization_id=organization_id,
+        queued_by=principal.name,
+        queue=queue,
+    )
+    try:
+        await state.acceptor.submit(row, rows)
+    except RuntimeError as exc:
+        raise Problem(503, "Not queued", f"{exc}; nothing was queued, try again") from exc
     return QueuedResponse(
         task_id=task.task_id,
         status=task.status,
         queue=task.queue,
-        status_url=str(request.url_for("get_task_status", task_id=task.task_id)),
+        status_url=status_url(request, task.task_id),
     )

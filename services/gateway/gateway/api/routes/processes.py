@@ -62,7 +62,6 @@ TRIGGERERS = require(Role.OPERATOR)
 )
 async def trigger_verification_reminders(
     request: Request,
-    session: SessionDep,
     principal: QueuingPrincipal,
     state: StateDep,
     body: TriggerProcessRequest | None = None,
@@ -71,7 +70,6 @@ async def trigger_verification_reminders(
     org = effective_organization(principal, body.organization_id if body else None)
     return await accept(
         state=state,
-        session=session,
         request=request,
         principal=principal,
         type_=RUN_VERIFICATION_REMINDERS.type,
@@ -89,7 +87,6 @@ async def trigger_verification_reminders(
 )
 async def trigger_commission_calculation(
     request: Request,
-    session: SessionDep,
     principal: QueuingPrincipal,
     state: StateDep,
     body: TriggerProcessRequest | None = None,
@@ -98,7 +95,6 @@ async def trigger_commission_calculation(
     org = effective_organization(principal, body.organization_id if body else None)
     return await accept(
         state=state,
-        session=session,
         request=request,
         principal=principal,
         type_=RUN_COMMISSION_CALCULATION.type,
@@ -116,7 +112,6 @@ async def trigger_commission_calculation(
 )
 async def trigger_overdue_detection(
     request: Request,
-    session: SessionDep,
     principal: QueuingPrincipal,
     state: StateDep,
     body: TriggerProcessRequest | None = None,
@@ -125,7 +120,6 @@ async def trigger_overdue_detection(
     org = effective_organization(principal, body.organization_id if body else None)
     return await accept(
         state=state,
-        session=session,
         request=request,
         principal=principal,
         type_=DETECT_OVERDUE_DEALS.type,
@@ -144,7 +138,6 @@ async def trigger_overdue_detection(
 async def generate_audit_report(
     body: GenerateAuditReportRequest,
     request: Request,
-    session: SessionDep,
     principal: QueuingPrincipal,
     state: StateDep,
 ) -> QueuedResponse:
@@ -152,7 +145,6 @@ async def generate_audit_report(
     org = effective_organization(principal, body.organization_id)
     return await accept(
         state=state,
-        session=session,
         request=request,
         principal=principal,
         type_=GENERATE_AUDIT_REPORT.type,

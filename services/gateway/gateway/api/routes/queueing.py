@@ -12,7 +12,6 @@ from starlette.datastructures import UploadFile
 from gateway.api.accept import ACCEPTED, accept
 from gateway.api.deps import (
     QueuingPrincipal,
-    SessionDep,
     StateDep,
     effective_organization,
     require,
@@ -45,14 +44,12 @@ QUEUERS = require(Role.OPERATOR, Role.SERVICE)
 async def queue_deal_processing(
     body: QueueDealProcessing,
     request: Request,
-    session: SessionDep,
     principal: QueuingPrincipal,
     state: StateDep,
 ) -> QueuedResponse:
     """Queue a workflow action (verify, commission, payment status, invoice) on a deal."""
     return await accept(
         state=state,
-        session=session,
         request=request,
         principal=principal,
         type_=PROCESS_DEAL_WORKFLOW.type,
@@ -114,7 +111,7 @@ _FILE_BODY: dict[str, Any] = {
     openapi_extra=_FILE_BODY,
 )
 async def queue_file_processing(
-    request: Request, session: SessionDep, principal: QueuingPrincipal, state: StateDep
+    request: Request, principal: QueuingPrincipal, state: StateDep
 ) -> QueuedResponse:
     """Queue a profile picture or deal attachment: upload it (multipart) or name it (JSON)."""
     content_type = request.headers.get("content-type", "")
@@ -126,7 +123,6 @@ async def queue_file_processing(
         raise Problem(415, "Unsupported media type", "send multipart/form-data or JSON")
     return await accept(
         state=state,
-        session=session,
         request=request,
         principal=principal,
         type_=PROCESS_FILE.type,
@@ -238,7 +234,6 @@ def _from_validation(exc: ValidationError) -> Problem:
 async def send_notification(
     body: SendNotificationRequest,
     request: Request,
-    session: SessionDep,
     principal: QueuingPrincipal,
     state: StateDep,
 ) -> QueuedResponse:
@@ -259,7 +254,6 @@ async def send_notification(
         raise _from_validation(exc) from None
     return await accept(
         state=state,
-        session=session,
         request=request,
         principal=principal,
         type_=SEND_NOTIFICATION.type,

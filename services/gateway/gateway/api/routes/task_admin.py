@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import FileResponse
 from sqlalchemy import func, select
 
+from gateway.api.accept import status_url
 from gateway.api.deps import CurrentPrincipal, SessionDep, StateDep, require, visible
 from gateway.api.problems import Problem
 from gateway.api.routes.tasks import to_response
@@ -146,7 +147,7 @@ async def retry_task(
         task_id=task_id,
         status=TaskStatus.QUEUED,
         queue=task.queue,
-        status_url=str(request.url_for("get_task_status", task_id=task_id)),
+        status_url=status_url(request, task_id),
     )
 
 

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Request, status
 
+from gateway.api.accept import status_url
 from gateway.api.deps import CurrentPrincipal, SessionDep, StateDep, require, visible
 from gateway.api.problems import Problem
 from gateway.api.schemas import (
@@ -28,10 +29,6 @@ router = APIRouter(prefix="/api/background-tasks", tags=["background tasks"])
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"description": "No task with that id (or not visible to this key)."}
 }
-
-
-def status_url(request: Request, task_id: UUID) -> str:
-    return str(request.url_for("get_task_status", task_id=task_id))
 
 
 @router.get("/{task_id}/status/", responses=_NOT_FOUND)

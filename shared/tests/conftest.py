@@ -46,6 +46,16 @@ def probe_settings(
 
 ProbeHost = Callable[..., AbstractAsyncContextManager[ServiceHost]]
 
+# A batch larger than any test sends at once, so that a test's messages can share one batch.
+BATCH = 16
+
+
+@pytest.fixture(params=[1, BATCH], ids=["one-by-one", f"batch{BATCH}"])
+def batch_size(request: pytest.FixtureRequest) -> int:
+    """The runtime's batch size: a test asking for it runs per message and in batches."""
+    value: int = request.param
+    return value
+
 
 @pytest.fixture
 def probe_host(probe_settings: Callable[..., ProbeSettings]) -> ProbeHost:

@@ -18,7 +18,7 @@ from uuid import UUID, uuid4
 import hypothesis
 import pytest
 from hypothesis import strategies as st
-from pydantic import BaseModel, EmailStr, ValidationError
+from pydantic import AwareDatetime, BaseModel, EmailStr, ValidationError
 from pydantic.fields import FieldInfo
 
 from prs_shared.asyncapi import build_asyncapi, load_catalog, render
@@ -229,6 +229,8 @@ def _value(annotation: Any, metadata: list[Any]) -> Any:
         return {}
     if annotation is EmailStr:
         return "someone@example.com"
+    if annotation is AwareDatetime:
+        return NOW.isoformat()
     if isinstance(annotation, type):
         if issubclass(annotation, BaseModel):
             return _fields_of(annotation)

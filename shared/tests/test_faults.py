@@ -101,16 +101,16 @@ async def effect_rows(database_url: str, key: str) -> list[tuple[str, int]]:
 
 
 async def test_a_worker_killed_mid_handler_leaves_the_message_to_another_worker_effect_once(
-    workers: Workers, publisher: Publisher, tap, database_url: str
+    workers: Workers, publisher: Publisher, tap, database_url: str, batch_size: int
 ) -> None:
     events = await tap("task.started")
-    doomed = workers.start()
+    doomed = workers.start(PRS_BATCH_SIZE=str(batch_size))
     message = effect("killed", sleep_ms=4000)
     await publisher.publish(message)
     seen = await events.wait_for(lambda s: started_by(s, message.task_id), timeout=30)
     victim = started_by(seen, message.task_id)[0]
     assert victim.endswith(f":{doomed.pid}"), workers.logs()
-    survivor = workers.start()
+    survivor = workers.start(PRS_BATCH_SIZE=str(batch_size))
     await asyncio.sleep(1.0)  # let the survivor connect and consume
     doomed.send_signal(signal.SIGKILL)
     doomed.wait(10)
@@ -124,10 +124,15 @@ async def test_a_worker_killed_mid_handler_leaves_the_message_to_another_worker_
 
 
 async def test_consumers_resume_after_the_broker_drops_the_connection_and_nothing_is_lost(
-    probe_host, publisher: Publisher, broker: BrokerProbe, topology: Topology, database_url: str
+    probe_host,
+    publisher: Publisher,
+    broker: BrokerProbe,
+    topology: Topology,
+    database_url: str,
+    batch_size: int,
 ) -> None:
     n = 120
-    async with probe_host(prefetch=16) as host:
+    async with probe_host(prefetch=16, batch_size=batch_size) as host:
         for i in range(n // 2):
             await publisher.publish(effect(f"drop-{i}", sleep_ms=5))
         closed = await asyncio.to_thread(close_connections, host.worker)
@@ -167,9 +172,10 @@ async def test_sigterm_lets_in_flight_work_finish_and_exits_cleanly(
     database_url: str,
     broker: BrokerProbe,
     topology: Topology,
+    batch_size: int,
 ) -> None:
     events = await tap("task.started")
-    proc = workers.start(PRS_SHUTDOWN_GRACE="20")
+    proc = workers.start(PRS_SHUTDOWN_GRACE="20", PRS_BATCH_SIZE=str(batch_size))
     messages = [effect(f"term-{i}", sleep_ms=1500) for i in range(5)]
     for m in messages:
         await publisher.publish(m)

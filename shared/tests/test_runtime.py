@@ -7,12 +7,14 @@ import uuid
 
 import aio_pika
 import pytest
+from prometheus_client import REGISTRY
 
 from prs_shared.messaging.envelope import Envelope
 from prs_shared.messaging.messages import TaskLifecycle, TaskStatus
 from prs_shared.messaging.publisher import Publisher, PublishError
 from prs_shared.messaging.runtime import ATTEMPTS_HEADER, ERROR_HEADER, REASON_HEADER
 from prs_shared.messaging.topology import Topology
+from prs_shared.service import ServiceHost
 from prs_shared.testing.fixtures import BrokerProbe, eventually
 from prs_shared.testing.probe import EFFECT, Effect
 
@@ -27,6 +29,12 @@ def effect(key: str, **fields: object) -> Envelope:
     )
 
 
+async def settled(host: ServiceHost) -> bool:
+    """Every delivery acked and counted out of flight, by the runtime and by the gauge."""
+    gauge = REGISTRY.get_sample_value("prs_tasks_in_flight", {"service": host.service})
+    return host.runtime.in_flight == 0 and gauge == 0
+
+
 def statuses(events: list[Envelope], task_id: uuid.UUID) -> list[TaskStatus]:
     return [
         TaskLifecycle.model_validate(e.payload).status
@@ -36,14 +44,21 @@ def statuses(events: list[Envelope], task_id: uuid.UUID) -> list[TaskStatus]:
 
 
 async def test_a_published_task_is_handled_acked_and_reported_succeeded_with_its_correlation_id(
-    probe_host, publisher: Publisher, tap, count_effects, broker: BrokerProbe, topology: Topology
+    probe_host,
+    publisher: Publisher,
+    tap,
+    count_effects,
+    broker: BrokerProbe,
+    topology: Topology,
+    batch_size: int,
 ) -> None:
     events = await tap("task.#")
     message = effect("happy")
-    async with probe_host():
+    async with probe_host(batch_size=batch_size) as host:
         await publisher.publish(message)
         seen = await events.wait_for(lambda s: TaskStatus.SUCCEEDED in statuses(s, message.task_id))
         depth = await broker.queue(topology.queue("workflow"))
+        await eventually(lambda: settled(host), message="nothing in flight")
     assert await count_effects("happy") == 1
     succeeded = next(e for e in seen if e.type == "task.succeeded")
     assert succeeded.correlation_id == message.correlation_id
@@ -60,11 +75,17 @@ async def test_an_unroutable_publish_raises(publisher: Publisher, topology: Topo
 
 
 async def test_a_transient_failure_is_retried_with_growing_delays_then_dead_lettered(
-    probe_host, publisher: Publisher, tap, broker: BrokerProbe, topology: Topology, count_effects
+    probe_host,
+    publisher: Publisher,
+    tap,
+    broker: BrokerProbe,
+    topology: Topology,
+    count_effects,
+    batch_size: int,
 ) -> None:
     events = await tap("task.#")
     message = effect("flaky", fail_times=99)
-    async with probe_host(max_retries=3, retry_base_delay=0.2):
+    async with probe_host(max_retries=3, retry_base_delay=0.2, batch_size=batch_size):
         await publisher.publish(message)
         seen = await events.wait_for(
             lambda s: TaskStatus.DEAD_LETTERED in statuses(s, message.task_id), timeout=30
@@ -119,8 +140,9 @@ async def test_unusable_messages_and_permanent_errors_are_dead_lettered_at_once_
     broker: BrokerProbe,
     topology: Topology,
     count_effects,
+    batch_size: int,
 ) -> None:
-    async with probe_host(max_retries=3):
+    async with probe_host(max_retries=3, batch_size=batch_size):
         await publisher.publish_raw(
             topology.commands_exchange, "workflow", aio_pika.Message(body, message_id="bad")
         )
@@ -137,11 +159,11 @@ async def test_unusable_messages_and_permanent_errors_are_dead_lettered_at_once_
 
 
 async def test_the_same_message_delivered_twice_has_its_effect_once(
-    probe_host, publisher: Publisher, tap, count_effects
+    probe_host, publisher: Publisher, tap, count_effects, batch_size: int
 ) -> None:
     events = await tap("task.succeeded")
     message = effect("twice")
-    async with probe_host():
+    async with probe_host(batch_size=batch_size):
         await publisher.publish(message)
         await publisher.publish(message)
         await events.wait_for(lambda s: len(s) >= 2)
@@ -151,9 +173,11 @@ async def test_the_same_message_delivered_twice_has_its_effect_once(
     assert len(results) == 1
 
 
-async def test_outbox_messages_leave_after_commit(probe_host, publisher: Publisher, tap) -> None:
+async def test_outbox_messages_leave_after_commit(
+    probe_host, publisher: Publisher, tap, batch_size: int
+) -> None:
     events = await tap("test.effect_recorded")
-    async with probe_host():
+    async with probe_host(batch_size=batch_size):
         await publisher.publish(effect("emits", emit=True))
         seen = await events.wait_for(lambda s: len(s) == 1)
     assert seen[0].payload == {"key": "emits"}

@@ -1,0 +1,150 @@
+"""Micro-batches: what one message of a batch does to the others (nothing) and to itself."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from prometheus_client import REGISTRY
+from sqlalchemy import select
+
+from prs_shared.messaging.envelope import Envelope
+from prs_shared.messaging.inbox import mark_cancelled
+from prs_shared.messaging.messages import CANCEL_TASK, CancelTask, TaskLifecycle, TaskStatus
+from prs_shared.messaging.publisher import Publisher
+from prs_shared.messaging.runtime import REASON_HEADER
+from prs_shared.messaging.topology import Topology
+from prs_shared.service import ServiceHost
+from prs_shared.testing.fixtures import BrokerProbe, eventually
+from prs_shared.testing.probe import EFFECT, Effect, effects
+
+pytestmark = pytest.mark.asyncio
+
+# Long enough for every message a test publishes to join the first delivery's batch.
+GATHER = 0.5
+
+
+def effect(key: str, **fields: object) -> Envelope:
+    return Envelope(
+        type=EFFECT.type,
+        payload=Effect(key=key, **fields).model_dump(),  # type: ignore[arg-type]
+        task_id=uuid.uuid4(),
+    )
+
+
+def statuses(events: list[Envelope], task_id: uuid.UUID | None) -> list[TaskStatus]:
+    return [
+        TaskLifecycle.model_validate(e.payload).status
+        for e in events
+        if e.task_id == task_id and e.type.startswith("task.")
+    ]
+
+
+def final(events: list[Envelope], *messages: Envelope) -> bool:
+    done = {TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELLED}
+    return all(done & set(statuses(events, m.task_id)) for m in messages)
+
+
+async def settled(host: ServiceHost) -> bool:
+    gauge = REGISTRY.get_sample_value("prs_tasks_in_flight", {"service": host.service})
+    return host.runtime.in_flight == 0 and gauge == 0
+
+
+async def effect_attempts(host: ServiceHost, key: str) -> list[int]:
+    async with host.sessions() as session:
+        rows = await session.execute(select(effects.c.attempt).where(effects.c.key == key))
+        return [r.attempt for r in rows]
+
+
+def batches(host: ServiceHost) -> tuple[int, int]:
+    """(batches committed, batches rolled back and handled message by message)."""
+    loop = host.runtime.batches
+    assert loop is not None
+    return loop.committed, loop.rolled_back
+
+
+async def test_a_transient_failure_in_a_batch_retries_that_message_and_the_others_commit_once(
+    probe_host, publisher: Publisher, tap
+) -> None:
+    events = await tap("task.#")
+    ok = [effect(f"batch-ok-{i}") for i in range(3)]
+    flaky = effect("batch-flaky", fail_times=1)
+    async with probe_host(batch_size=16, batch_wait=GATHER) as host:
+        await publisher.publish_many([ok[0], flaky, *ok[1:]])
+        seen = await events.wait_for(lambda s: final(s, flaky, *ok), timeout=30)
+        for m in ok:
+            assert await effect_attempts(host, m.payload["key"]) == [1]
+            assert statuses(seen, m.task_id) == [TaskStatus.SUCCEEDED]
+        assert await effect_attempts(host, "batch-flaky") == [2]
+        assert statuses(seen, flaky.task_id) == [TaskStatus.RETRYING, TaskStatus.SUCCEEDED]
+        # One batch of four rolled back; the retry came back alone and committed as a batch.
+        assert batches(host) == (1, 1)
+        await eventually(lambda: settled(host), message="nothing in flight")
+
+
+async def test_the_same_message_twice_in_one_batch_has_its_effect_once(
+    probe_host, publisher: Publisher, tap
+) -> None:
+    events = await tap("task.succeeded")
+    twice = effect("batch-twice")
+    other = effect("batch-other")
+    async with probe_host(batch_size=16, batch_wait=GATHER) as host:
+        await publisher.publish_many([twice, other, twice])
+        seen = await events.wait_for(lambda s: len(s) >= 3)
+        assert await effect_attempts(host, "batch-twice") == [1]
+        assert await effect_attempts(host, "batch-other") == [1]
+        results = [TaskLifecycle.model_validate(e.payload).result for e in seen]
+        assert results.count({"key": "batch-twice", "worker": host.worker, "attempt": 1}) == 2
+        assert batches(host) == (1, 0)  # the copy was skipped inside the batch
+        await eventually(lambda: settled(host), message="nothing in flight")
+        assert host.runtime.processed == 3
+
+
+async def test_a_permanent_failure_in_a_batch_dead_letters_only_that_message(
+    probe_host, publisher: Publisher, tap, broker: BrokerProbe, topology: Topology
+) -> None:
+    events = await tap("task.#")
+    before, after = effect("batch-before"), effect("batch-after")
+    refused = effect("batch-refused", permanent=True)
+    async with probe_host(batch_size=16, batch_wait=GATHER) as host:
+        await publisher.publish_many([before, refused, after])
+        seen = await events.wait_for(lambda s: final(s, before, refused, after))
+        dead = await eventually(
+            lambda: broker.get_all(topology.dlq(topology.queue("workflow"))),
+            message="message in the DLQ",
+        )
+        assert await effect_attempts(host, "batch-before") == [1]
+        assert await effect_attempts(host, "batch-after") == [1]
+        assert await effect_attempts(host, "batch-refused") == []
+        assert statuses(seen, refused.task_id) == [TaskStatus.FAILED]
+        assert batches(host) == (0, 1)
+        await eventually(lambda: settled(host), message="nothing in flight")
+    assert [d.message_id for d in dead] == [str(refused.id)]
+    assert dead[0].headers[REASON_HEADER] == "permanent_error"
+
+
+async def test_cancelled_commands_in_a_batch_are_skipped(
+    probe_host, publisher: Publisher, tap
+) -> None:
+    events = await tap("task.#")
+    marked = effect("batch-marked")  # cancelled before it arrives
+    cancelled = effect("batch-cancelled")  # cancelled by a command just ahead of it
+    kept = effect("batch-kept")
+    cancel = Envelope(
+        type=CANCEL_TASK.type,
+        payload=CancelTask(task_id=cancelled.task_id, message_id=cancelled.id).model_dump(
+            mode="json"
+        ),
+    )
+    async with probe_host(batch_size=16, batch_wait=GATHER) as host:
+        async with host.sessions() as session, session.begin():
+            await mark_cancelled(session, str(marked.id), str(marked.task_id))
+        await publisher.publish(cancel, queue="workflow")
+        await publisher.publish_many([cancelled, marked, kept])
+        seen = await events.wait_for(lambda s: final(s, marked, cancelled, kept))
+        assert statuses(seen, marked.task_id) == [TaskStatus.CANCELLED]
+        assert statuses(seen, cancelled.task_id) == [TaskStatus.CANCELLED]
+        assert statuses(seen, kept.task_id) == [TaskStatus.SUCCEEDED]
+        for key, attempts in [("batch-marked", []), ("batch-cancelled", []), ("batch-kept", [1])]:
+            assert await effect_attempts(host, key) == attempts
+        await eventually(lambda: settled(host), message="nothing in flight")

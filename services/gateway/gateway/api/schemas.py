@@ -22,6 +22,19 @@ DIAGNOSTIC_QUEUES = {
 
 
 class QueuedResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "task_id": "6f1c1c2e-8a9e-4d5b-9f6e-0c8a3f1d2b7a",
+                    "status": "QUEUED",
+                    "queue": "workflow",
+                    "status_url": "http://127.0.0.1:8000/api/background-tasks/6f1c1c2e-8a9e-4d5b-9f6e-0c8a3f1d2b7a/status/",
+                }
+            ]
+        }
+    )
+
     task_id: UUID
     status: TaskStatus = Field(description="QUEUED: the task is durable and on its way.")
     queue: str
@@ -82,10 +95,31 @@ class DiagnosticRequest(BaseModel):
 
 
 class DiagnosticResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "tasks": {
+                        "deal-workflow": {
+                            "task_id": "6f1c1c2e-8a9e-4d5b-9f6e-0c8a3f1d2b7a",
+                            "status": "QUEUED",
+                            "queue": "workflow",
+                            "status_url": "http://127.0.0.1:8000/api/background-tasks/6f1c1c2e-8a9e-4d5b-9f6e-0c8a3f1d2b7a/status/",
+                        }
+                    }
+                }
+            ]
+        }
+    )
+
     tasks: dict[str, QueuedResponse]
 
 
 class TaskPage(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"items": [], "total": 0, "limit": 50, "offset": 0}]}
+    )
+
     items: list[TaskStatusResponse]
     total: int = Field(description="Tasks matching the filters.")
     limit: int
@@ -93,6 +127,18 @@ class TaskPage(BaseModel):
 
 
 class CancelResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "task_id": "6f1c1c2e-8a9e-4d5b-9f6e-0c8a3f1d2b7a",
+                    "status": "QUEUED",
+                    "cancel_requested": True,
+                }
+            ]
+        }
+    )
+
     task_id: UUID
     status: TaskStatus
     cancel_requested: bool = Field(

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import aio_pika
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, func, select
 
 from gateway.api.deps import CurrentPrincipal, SessionDep, StateDep, require, visible
@@ -26,6 +26,26 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such dea
 
 
 class DeadLetterSummary(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "0b6c8f0e-1d2a-4c1b-9a51-3f8e2a7c9d10",
+                    "queue": "workflow",
+                    "reason": "retries_exhausted",
+                    "attempts": 4,
+                    "last_error": "TransientError: database unavailable",
+                    "message_id": "2f0d4b6e-5c3a-4e8f-9b1d-7a6c5e4d3b2a",
+                    "message_type": "deal.process_workflow",
+                    "task_id": "6f1c1c2e-8a9e-4d5b-9f6e-0c8a3f1d2b7a",
+                    "organization_id": "42",
+                    "dead_lettered_at": "2026-11-28T12:00:00Z",
+                    "replayed_at": None,
+                }
+            ]
+        }
+    )
+
     id: str
     queue: str
     reason: str
@@ -45,12 +65,18 @@ class DeadLetterDetail(DeadLetterSummary):
 
 
 class DeadLetterPage(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"items": [], "total": 0, "by_queue": {"workflow": 2}}]}
+    )
+
     items: list[DeadLetterSummary]
     total: int
     by_queue: dict[str, int] = Field(description="Not yet replayed, per queue.")
 
 
 class ReplayResult(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"replayed": 1}]})
+
     replayed: int
 
 
@@ -217,6 +243,8 @@ async def replay_all(
 
 
 class PurgeResult(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"purged": 3}]})
+
     purged: int
 
 

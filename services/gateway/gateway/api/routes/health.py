@@ -14,13 +14,28 @@ from gateway.api.deps import StateDep
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
+@router.get(
+    "/healthz",
+    responses={200: {"content": {"application/json": {"example": {"status": "ok"}}}}},
+)
 async def healthz() -> dict[str, str]:
     """The process is up and serving."""
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "A dependency is not reachable."}})
+@router.get(
+    "/readyz",
+    responses={
+        200: {
+            "content": {
+                "application/json": {
+                    "example": {"status": "ready", "checks": {"database": "ok", "broker": "ok"}}
+                }
+            }
+        },
+        503: {"description": "A dependency is not reachable."},
+    },
+)
 async def readyz(state: StateDep) -> JSONResponse:
     """Ready when the database answers and the broker connection is open."""
     checks: dict[str, Any] = {}
@@ -38,7 +53,20 @@ async def readyz(state: StateDep) -> JSONResponse:
     )
 
 
-@router.get("/metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {
+                "text/plain": {
+                    "example": 'prs_tasks_total{service="gateway",type="diagnostic.ping",'
+                    'outcome="succeeded"} 12.0\n'
+                }
+            }
+        }
+    },
+)
 async def metrics() -> Response:
     """Prometheus metrics of this gateway process."""
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

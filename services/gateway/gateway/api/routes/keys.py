@@ -35,6 +35,21 @@ class NewKey(BaseModel):
 
 
 class KeyView(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "9a1b2c3d-0000-4000-8000-000000000001",
+                    "name": "billing service",
+                    "role": "service",
+                    "organization_id": "42",
+                    "created_at": "2026-11-28T12:00:00Z",
+                    "revoked_at": None,
+                }
+            ]
+        }
+    )
+
     id: str
     name: str
     role: Role

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
 from gateway.api.deps import CurrentPrincipal, SessionDep, StateDep
@@ -21,6 +21,21 @@ RATE_WINDOW = timedelta(minutes=5)
 
 
 class QueueView(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "workflow",
+                    "ready": 12,
+                    "consumers": 2,
+                    "dead_letters_waiting": 0,
+                    "in_flight": 3,
+                    "completed_per_minute": 240.0,
+                }
+            ]
+        }
+    )
+
     name: str
     ready: int | None = Field(description="Messages waiting (Celery's reserved, broker side).")
     consumers: int | None
@@ -30,6 +45,23 @@ class QueueView(BaseModel):
 
 
 class WorkerView(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "service": "deal-workflow",
+                    "worker": "host-1:4242",
+                    "alive": True,
+                    "started_at": "2026-11-28T12:00:00Z",
+                    "last_seen": "2026-11-28T12:00:00Z",
+                    "in_flight": 3,
+                    "processed": 1200,
+                    "queues": ["workflow", "business_processes", "reports", "deal-workflow.events"],
+                }
+            ]
+        }
+    )
+
     service: str
     worker: str
     alive: bool

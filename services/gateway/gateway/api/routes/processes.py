@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, status
 from fastapi.responses import FileResponse, JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
 from gateway.api.accept import ACCEPTED, accept
@@ -157,6 +157,24 @@ async def generate_audit_report(
 
 
 class ReportSummary(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "report_id": "r-2026-11-28-42",
+                    "organization_id": "42",
+                    "report_type": "comprehensive",
+                    "days": 30,
+                    "formats": ["csv", "html", "json"],
+                    "generated_at": "2026-11-28T12:00:00Z",
+                    "download_urls": {
+                        "html": "http://127.0.0.1:8000/api/automated-processes/reports/r-2026-11-28-42/download?format=html"
+                    },
+                }
+            ]
+        }
+    )
+
     report_id: str
     organization_id: str | None
     report_type: str
@@ -197,7 +215,10 @@ def _summary(request: Request, report: Report) -> ReportSummary:
 @router.get(
     "/reports/{report_id}/download",
     response_class=FileResponse,
-    responses={404: {"description": "No such report or format."}},
+    responses={
+        200: {"content": {"text/html": {"example": "<!doctype html><h1>Audit report</h1>"}}},
+        404: {"description": "No such report or format."},
+    },
 )
 async def download_report(
     report_id: Annotated[str, Path(max_length=64)],
@@ -218,7 +239,44 @@ async def download_report(
 
 @router.get(
     "/system-health/",
-    responses={503: {"description": "Unhealthy: the database or the broker is unreachable."}},
+    responses={
+        200: {
+            "content": {
+                "application/json": {
+                    "example": {
+                        "status": "degraded",
+                        "reasons": ["service scheduler has no recent heartbeat"],
+                        "checked_at": "2026-11-28T12:00:00+00:00",
+                        "checks": {
+                            "database": {"status": "ok", "latency_ms": 0.8},
+                            "broker": {
+                                "status": "ok",
+                                "queues": [
+                                    {
+                                        "name": "workflow",
+                                        "messages": 0,
+                                        "consumers": 1,
+                                        "dead_letters": 0,
+                                    }
+                                ],
+                            },
+                            "services": {
+                                "scheduler": {
+                                    "status": "down",
+                                    "instances": 0,
+                                    "last_heartbeat": None,
+                                    "in_flight": 0,
+                                }
+                            },
+                            "disk": {"status": "ok", "free_bytes": 10**10, "total_bytes": 10**11},
+                            "smtp": {"status": "not_configured"},
+                        },
+                    }
+                }
+            }
+        },
+        503: {"description": "Unhealthy: the database or the broker is unreachable."},
+    },
 )
 async def get_system_health(state: StateDep, principal: CurrentPrincipal) -> JSONResponse:
     """Database, broker (queue depths, consumers), service heartbeats, disk space and SMTP."""
@@ -227,6 +285,24 @@ async def get_system_health(state: StateDep, principal: CurrentPrincipal) -> JSO
 
 
 class ProcessStatus(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "process_name": "commission_calculation",
+                    "task_type": "process.commission_calculation.run",
+                    "schedule": "every 6 hours",
+                    "status": "SUCCEEDED",
+                    "last_run": "2026-11-28T12:00:00Z",
+                    "last_finished": "2026-11-28T12:00:00Z",
+                    "last_error": None,
+                    "counts": {"SUCCEEDED": 28},
+                    "average_duration_ms": 412.5,
+                }
+            ]
+        }
+    )
+
     process_name: str
     task_type: str
     schedule: str

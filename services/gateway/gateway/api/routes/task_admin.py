@@ -182,7 +182,10 @@ async def requeue(session: SessionDep, state: StateDep, task: Task) -> None:
     response_class=FileResponse,
     responses={
         **_NOT_FOUND,
-        200: {"description": "The file the task produced (an invoice PDF, a report)."},
+        200: {
+            "description": "The file the task produced (an invoice PDF, a report).",
+            "content": {"application/pdf": {"example": "%PDF-1.7 ..."}},
+        },
     },
 )
 async def download_result(

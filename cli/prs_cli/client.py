@@ -9,7 +9,7 @@ as ``transport`` to run the whole command without a gateway.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
@@ -103,16 +103,32 @@ class GatewayClient:
         for service, task in tasks.items():
             if not isinstance(task, dict) or "task_id" not in task:
                 raise _unexpected("queue-diagnostic", body)
-            queued.append(
-                QueuedTask(
-                    service=str(service),
-                    task_id=str(task["task_id"]),
-                    status=str(task.get("status", "")),
-                    queue=str(task.get("queue", "")),
-                    status_url=str(task.get("status_url", "")),
-                )
-            )
+            queued.append(queued_task(str(service), task))
         return queued
+
+    def queue(self, path: str, body: Mapping[str, Any] | None, *, service: str) -> QueuedTask:
+        """POST to a queuing endpoint; the one task it accepted, handled by ``service``."""
+        answer = self._request("POST", path, json_body=dict(body) if body is not None else None)
+        if not isinstance(answer, dict) or "task_id" not in answer:
+            raise _unexpected(path, answer)
+        return queued_task(service, answer)
+
+    def get_json(
+        self,
+        path: str,
+        params: Mapping[str, str | int] | None = None,
+        *,
+        accept: Collection[int] = (),
+    ) -> Any:
+        """GET a JSON document; error statuses in ``accept`` return their body instead of raising.
+
+        (The system-health endpoint answers 503 with the same report when the system is down.)
+        """
+        return self._request("GET", path, params=params, accept=accept)
+
+    def delete_json(self, path: str, params: Mapping[str, str | int] | None = None) -> Any:
+        """DELETE and return the JSON answer."""
+        return self._request("DELETE", path, params=params)
 
     def task_status(self, task_id: str) -> TaskState:
         """The current status of one task; a :class:`ProblemError` with status 404 if unknown."""
@@ -121,7 +137,15 @@ class GatewayClient:
             raise _unexpected("status", body)
         return TaskState(task_id=str(body.get("task_id", task_id)), status=body["status"], raw=body)
 
-    def _request(self, method: str, path: str, *, json_body: Any = None) -> Any:
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        params: Mapping[str, str | int] | None = None,
+        accept: Collection[int] = (),
+    ) -> Any:
         if not self._api_key:
             raise UsageError(
                 "no API key given: pass --api-key or set PRS_API_KEY (or PRS_ADMIN_API_KEY)",
@@ -129,7 +153,9 @@ class GatewayClient:
             )
         headers = {"Authorization": f"Bearer {self._api_key}"}
         try:
-            response = self._http.request(method, path, json=json_body, headers=headers)
+            response = self._http.request(
+                method, path, json=json_body, params=params, headers=headers
+            )
         except httpx.ConnectError as exc:
             raise GatewayUnreachable(self.base_url, _reason(exc)) from exc
         except httpx.TimeoutException as exc:
@@ -138,7 +164,7 @@ class GatewayClient:
             ) from exc
         except httpx.HTTPError as exc:
             raise GatewayError(f"{method} {self.url(path)} failed: {_reason(exc)}") from exc
-        if response.is_error:
+        if response.is_error and response.status_code not in accept:
             problem = problem_from(response)
             if problem.status == 401:
                 # The usual cause is a missing or stale key in the environment, so say where.
@@ -182,6 +208,17 @@ def status_path(task_id: str) -> str:
 def diagnostic_body(services: Sequence[str], note: str | None) -> dict[str, Any]:
     """The request body of queue-diagnostic."""
     return {"services": list(services), "note": note}
+
+
+def queued_task(service: str, answer: Mapping[str, Any]) -> QueuedTask:
+    """A queuing endpoint's 202 answer (``task_id``, ``status``, ``queue``, ``status_url``)."""
+    return QueuedTask(
+        service=service,
+        task_id=str(answer["task_id"]),
+        status=str(answer.get("status", "")),
+        queue=str(answer.get("queue", "")),
+        status_url=str(answer.get("status_url", "")),
+    )
 
 
 def problem_from(response: httpx.Response) -> ProblemError:

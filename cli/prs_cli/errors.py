@@ -35,6 +35,10 @@ class UsageError(CliError):
         self.param = param
 
 
+class MissingOption(UsageError):
+    """A flag this combination of flags cannot do without."""
+
+
 class GatewayError(CliError):
     """Talking to the gateway went wrong."""
 

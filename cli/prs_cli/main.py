@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -11,7 +11,7 @@ from prs_cli.actions import run_action
 from prs_cli.actions.context import Action, ActionContext, ManageOptions, Priority, Service
 from prs_cli.client import ClientFactory, client_factory
 from prs_cli.config import Config, resolve_gateway_url
-from prs_cli.errors import CliError, UsageError
+from prs_cli.errors import CliError, MissingOption, UsageError
 from prs_cli.output import Output
 
 EXIT_INTERRUPTED = 130
@@ -74,20 +74,30 @@ def build_app(factory: ClientFactory | None = None) -> typer.Typer:
             typer.Option("--action", case_sensitive=False, help="What to do."),
         ],
         task_type: Annotated[
-            str | None, typer.Option("--task-type", help="Task type (for --action=queue).")
+            str | None,
+            typer.Option(
+                "--task-type",
+                help="For --action=queue: deal_processing, notification, verification_reminders, "
+                "commission_calculation, overdue_detection, audit_report or diagnostic. For "
+                "--action=status without --task-id: list only tasks of this type.",
+            ),
         ] = None,
         priority: Annotated[
             Priority | None,
             typer.Option("--priority", case_sensitive=False, help="Priority of queued tasks."),
         ] = None,
         task_id: Annotated[
-            str | None, typer.Option("--task-id", help="Task id (for --action=status).")
+            str | None,
+            typer.Option(
+                "--task-id", help="Task id (for --action=status; without it, recent tasks)."
+            ),
         ] = None,
         organization: Annotated[
             str | None,
             typer.Option(
                 "--organization",
-                help="Organization; with --action=test it travels as the diagnostic's note.",
+                help="Organization id the task is queued for (keys not scoped to one); with "
+                "--action=test and the diagnostic task type it travels as the note instead.",
             ),
         ] = None,
         dry_run: Annotated[
@@ -103,8 +113,74 @@ def build_app(factory: ClientFactory | None = None) -> typer.Typer:
         ] = None,
         timeout: Annotated[
             float,
-            typer.Option("--timeout", min=0, help="Seconds --action=test waits for answers."),
+            typer.Option(
+                "--timeout", min=0, help="Seconds --action=test and --wait wait for answers."
+            ),
         ] = 30.0,
+        wait: Annotated[
+            bool,
+            typer.Option(
+                "--wait",
+                help="With --action=queue: follow the task until it finishes (exit 1 unless "
+                "it SUCCEEDED).",
+            ),
+        ] = False,
+        deal_id: Annotated[
+            str | None,
+            typer.Option("--deal-id", help="Deal (deal_processing: required; notification)."),
+        ] = None,
+        workflow_action: Annotated[
+            str | None,
+            typer.Option(
+                "--workflow-action",
+                help="deal_processing: verify_deal (default), calculate_commission, "
+                "update_payment_status or generate_invoice.",
+                show_default=False,
+            ),
+        ] = None,
+        notification_type: Annotated[
+            str | None,
+            typer.Option(
+                "--notification-type",
+                help="notification (required), e.g. verification_approved, payment_received, "
+                "deal_overdue, password_expiry_warning.",
+            ),
+        ] = None,
+        user_id: Annotated[
+            str | None,
+            typer.Option(
+                "--user-id",
+                help="notification: the recipient (required); deal_processing: who asked.",
+            ),
+        ] = None,
+        report_type: Annotated[
+            str | None,
+            typer.Option(
+                "--report-type",
+                help="audit_report: comprehensive (default), deals, payments, users or security.",
+                show_default=False,
+            ),
+        ] = None,
+        days: Annotated[
+            int | None,
+            typer.Option("--days", min=1, max=3650, help="audit_report: days covered (30)."),
+        ] = None,
+        queue: Annotated[
+            str | None,
+            typer.Option("--queue", help="--action=cleanup: only this queue's dead letters."),
+        ] = None,
+        status: Annotated[
+            str | None,
+            typer.Option(
+                "--status", help="--action=status without --task-id: only tasks in this status."
+            ),
+        ] = None,
+        limit: Annotated[
+            int,
+            typer.Option(
+                "--limit", min=1, max=500, help="--action=status without --task-id: how many."
+            ),
+        ] = 20,
         json_output: Annotated[
             bool, typer.Option("--json", help="Machine-readable JSON on stdout.")
         ] = False,
@@ -119,7 +195,9 @@ def build_app(factory: ClientFactory | None = None) -> typer.Typer:
     ) -> None:
         """Queue, monitor, inspect, test and clean up background tasks.
 
-        Examples: --action=test --organization="MyOrg"; --action=status --task-id=<id>.
+        Examples: --action=queue --task-type=deal_processing --deal-id=42 --priority=high;
+        --action=monitor; --action=status --task-id=<id>; --action=test --organization="MyOrg";
+        --action=cleanup --dry-run.
         """
         globals_: GlobalOptions = ctx.obj or GlobalOptions(None, None, False)
         output = Output(json_mode=json_output or globals_.json_output)
@@ -133,6 +211,16 @@ def build_app(factory: ClientFactory | None = None) -> typer.Typer:
             # Asking twice for the same service would only queue a second identical ping.
             services=tuple(dict.fromkeys(s.value for s in service or ())),
             timeout=timeout,
+            wait=wait,
+            deal_id=deal_id,
+            workflow_action=workflow_action,
+            notification_type=notification_type,
+            user_id=user_id,
+            report_type=report_type,
+            days=days,
+            queue=queue,
+            status=status,
+            limit=limit,
         )
         try:
             config = Config(
@@ -143,9 +231,7 @@ def build_app(factory: ClientFactory | None = None) -> typer.Typer:
             )
             code = run_action(ActionContext(config, options, output, make_client))
         except UsageError as exc:
-            # Reported like any other bad flag: usage line, the flag named, exit code 2.
-            hint = f"'{exc.param}'" if exc.param else None
-            raise typer.BadParameter(exc.message, ctx=ctx, param_hint=hint) from None
+            usage_error(ctx, exc)
         except CliError as exc:
             output.error(exc.message)
             raise typer.Exit(exc.exit_code) from None
@@ -154,7 +240,62 @@ def build_app(factory: ClientFactory | None = None) -> typer.Typer:
             raise typer.Exit(EXIT_INTERRUPTED) from None
         raise typer.Exit(code)
 
+    @app.command("seed-demo")
+    def seed_demo(
+        ctx: typer.Context,
+        prefix: Annotated[
+            str,
+            typer.Option(
+                "--prefix",
+                help="Start of every id (organizations are <prefix>-acme and <prefix>-globex). "
+                "Running again with the same prefix changes nothing; a new prefix adds a second, "
+                "independent set.",
+            ),
+        ] = "demo",
+        snapshot_version: Annotated[
+            int,
+            typer.Option(
+                "--snapshot-version",
+                min=1,
+                help="Version of the snapshots; a higher one is published as *.changed and "
+                "replaces what the replicas hold.",
+            ),
+        ] = 1,
+        dry_run: Annotated[
+            bool, typer.Option("--dry-run", help="Print the ids; publish nothing.")
+        ] = False,
+    ) -> None:
+        """Load demo organizations, users, deals and payments by publishing PRS domain events.
+
+        Publishes to RabbitMQ at $AMQP_URL in namespace $PRS_NAMESPACE, as the PRS services
+        would, and prints the ids as JSON on stdout.
+        """
+        # Imported on use: it loads the message schemas and the AMQP client, which the
+        # gateway commands do not need.
+        from prs_cli import seed_demo as demo
+
+        output = Output(json_mode=True)
+        try:
+            ids = demo.run(prefix=prefix, snapshot_version=snapshot_version, dry_run=dry_run)
+        except UsageError as exc:
+            usage_error(ctx, exc)
+        except CliError as exc:
+            output.error(exc.message)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            output.error("interrupted")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        output.json(ids)
+
     return app
+
+
+def usage_error(ctx: typer.Context, exc: UsageError) -> NoReturn:
+    """Report a bad combination of flags like any other bad flag: usage line, flag named, exit 2."""
+    hint = f"'{exc.param}'" if exc.param else None
+    if isinstance(exc, MissingOption) and hint:
+        ctx.fail(f"Missing option {hint}: {exc.message}")
+    raise typer.BadParameter(exc.message, ctx=ctx, param_hint=hint)
 
 
 app = build_app()

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 
 from prs_cli.client import ClientFactory, GatewayClient
 from prs_cli.config import Config
-from prs_cli.errors import EXIT_USAGE, CliError
 from prs_cli.output import Output
 
 
@@ -42,12 +41,6 @@ class Priority(enum.StrEnum):
     LOW = "low"
 
 
-class NotAvailable(CliError):
-    """An action this version of the command cannot perform yet."""
-
-    exit_code = EXIT_USAGE
-
-
 @dataclass(frozen=True)
 class ManageOptions:
     """The flags of ``prs manage-background-tasks``."""
@@ -61,6 +54,18 @@ class ManageOptions:
     services: tuple[str, ...] = ()
     timeout: float = 30.0
     poll_interval: float = 0.25
+    wait: bool = False
+    # What --action=queue puts in the task; None when not given (each task type has defaults).
+    deal_id: str | None = None
+    workflow_action: str | None = None
+    notification_type: str | None = None
+    user_id: str | None = None
+    report_type: str | None = None
+    days: int | None = None
+    # Filters: --queue for cleanup, --status and --limit for the task list of --action=status.
+    queue: str | None = None
+    status: str | None = None
+    limit: int = 20
 
 
 @dataclass
@@ -84,11 +89,3 @@ class ActionContext:
         if self._client is not None:
             self._client.close()
             self._client = None
-
-
-def not_available(action: Action) -> NotAvailable:
-    """The error of an action whose gateway endpoint this version does not have yet."""
-    return NotAvailable(
-        f"--action={action.value} is not available in this version of prs "
-        "(the gateway has no endpoint for it yet); available: --action=test, --action=status"
-    )

@@ -1,10 +1,138 @@
-"""``--action=monitor``: watch queues and workers."""
+"""``--action=monitor``: queues, workers and the system's health, as Celery's inspect shows them."""
 
 from __future__ import annotations
 
-from prs_cli.actions.context import ActionContext, not_available
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+
+from prs_cli.actions.context import ActionContext
+from prs_cli.client import API_PREFIX
+from prs_cli.errors import GatewayError
+
+QUEUES_PATH = f"{API_PREFIX}/queues/"
+WORKERS_PATH = f"{API_PREFIX}/workers/"
+HEALTH_PATH = "/api/automated-processes/system-health/"
+UNHEALTHY = "unhealthy"
+_HEALTH_STYLES = {"healthy": "green", "degraded": "yellow", UNHEALTHY: "bold red"}
 
 
 def run(ctx: ActionContext) -> int:
-    """Not available yet: the gateway has no monitoring endpoint in this version."""
-    raise not_available(ctx.options.action)
+    """Show the three views; exit 1 when the gateway reports the system unhealthy."""
+    if ctx.options.dry_run:
+        urls = [ctx.config.gateway_url + p for p in (QUEUES_PATH, WORKERS_PATH, HEALTH_PATH)]
+        if ctx.output.json_mode:
+            ctx.output.json(
+                {"dry_run": True, "requests": [{"method": "GET", "url": u} for u in urls]}
+            )
+        else:
+            for url in urls:
+                ctx.output.line(f"dry run: would GET {url}")
+        return 0
+    client = ctx.client()
+    queues = _list(client.get_json(QUEUES_PATH), "queues")
+    workers = _list(client.get_json(WORKERS_PATH), "workers")
+    # An unhealthy system answers 503 with the same report: that is the answer, not an error.
+    health = client.get_json(HEALTH_PATH, accept=(503,))
+    if not isinstance(health, dict) or "status" not in health:
+        raise GatewayError("unexpected answer from system-health")
+
+    if ctx.output.json_mode:
+        ctx.output.json({"queues": queues, "workers": workers, "health": health})
+    else:
+        ctx.output.render(render_queues(queues))
+        ctx.output.render(render_workers(workers))
+        ctx.output.render(render_health(health))
+    if health["status"] == UNHEALTHY:
+        reasons = "; ".join(str(r) for r in health.get("reasons") or []) or "no reason given"
+        ctx.output.error(f"the system is unhealthy: {reasons}")
+        return 1
+    return 0
+
+
+def render_queues(queues: Sequence[Mapping[str, Any]]) -> Table:
+    """Depth, consumers, in-flight, dead letters and throughput per queue."""
+    table = Table(title="queues", title_justify="left")
+    table.add_column("queue", no_wrap=True)
+    for name in ("ready", "consumers", "in flight", "dead letters", "completed/min"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for q in queues:
+        consumers = q.get("consumers")
+        dead = q.get("dead_letters_waiting")
+        table.add_row(
+            str(q.get("name", "?")),
+            _count(q.get("ready")),
+            # A queue nobody consumes is the first thing to notice.
+            Text(_count(consumers), style="red" if consumers == 0 else ""),
+            _count(q.get("in_flight")),
+            Text(_count(dead), style="red" if dead else ""),
+            f"{float(q.get('completed_per_minute') or 0):.1f}",
+        )
+    return table
+
+
+def render_workers(
+    workers: Sequence[Mapping[str, Any]], now: Callable[[], datetime] = lambda: datetime.now(UTC)
+) -> Table:
+    """Every service instance that sent a heartbeat."""
+    table = Table(title="workers", title_justify="left")
+    table.add_column("service", no_wrap=True)
+    table.add_column("worker", overflow="fold")
+    table.add_column("alive", no_wrap=True)
+    table.add_column("in flight", justify="right", no_wrap=True)
+    table.add_column("processed", justify="right", no_wrap=True)
+    table.add_column("last seen", no_wrap=True)
+    current = now()
+    for w in workers:
+        alive = bool(w.get("alive"))
+        table.add_row(
+            str(w.get("service", "?")),
+            str(w.get("worker", "?")),
+            Text("yes" if alive else "no", style="green" if alive else "red"),
+            _count(w.get("in_flight")),
+            _count(w.get("processed")),
+            _ago(w.get("last_seen"), current),
+        )
+    if not workers:
+        table.add_row(Text("no heartbeats yet", style="dim"), "", "", "", "", "")
+    return table
+
+
+def render_health(health: Mapping[str, Any]) -> Text:
+    """The overall status and, when it is not healthy, why."""
+    status = str(health.get("status", "?"))
+    text = Text("system health: ")
+    text.append(status, style=_HEALTH_STYLES.get(status, "yellow"))
+    for reason in health.get("reasons") or []:
+        text.append(f"\n  - {reason}")
+    return text
+
+
+def _list(body: Any, what: str) -> list[dict[str, Any]]:
+    if not isinstance(body, list) or not all(isinstance(item, dict) for item in body):
+        raise GatewayError(f"unexpected answer from the {what} endpoint")
+    return body
+
+
+def _count(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+def _ago(value: Any, now: datetime) -> str:
+    if not isinstance(value, str):
+        return "-"
+    try:
+        seen = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if seen.tzinfo is None:
+        seen = seen.replace(tzinfo=UTC)
+    seconds = max((now - seen).total_seconds(), 0.0)
+    if seconds < 120:
+        return f"{seconds:.0f}s ago"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min ago"
+    return seen.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")

@@ -1,4 +1,5 @@
-"""``--action=status --task-id=ID``: show one task's status, result and timings."""
+"""``--action=status``: one task's status, result and timings, or (without ``--task-id``) a list of
+recent tasks, filtered by ``--status``, ``--task-type`` and ``--organization``."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from rich.table import Table
 from rich.text import Text
 
 from prs_cli.actions.context import ActionContext
-from prs_cli.client import TaskState, status_path
-from prs_cli.errors import CliError, ProblemError, UsageError
+from prs_cli.actions.queue import TASK_TYPES
+from prs_cli.client import API_PREFIX, TERMINAL_STATUSES, TaskState, status_path
+from prs_cli.errors import CliError, GatewayError, ProblemError, UsageError
 from prs_cli.output import styled_status
 
 # Fields in the order a person reads them; anything else the gateway adds follows.
@@ -41,8 +43,14 @@ FIELD_ORDER = (
 )
 
 
+STATUSES = ("QUEUED", "STARTED", "RETRYING", *sorted(TERMINAL_STATUSES))
+LIST_PATH = f"{API_PREFIX}/"
+
+
 def run(ctx: ActionContext) -> int:
     """Fetch and show the task's status; exit 1 when the gateway knows no such task."""
+    if ctx.options.task_id is None:
+        return list_tasks(ctx)
     task_id = validated_task_id(ctx.options.task_id)
     if ctx.options.dry_run:
         url = ctx.config.gateway_url + status_path(task_id)
@@ -62,6 +70,75 @@ def run(ctx: ActionContext) -> int:
     else:
         ctx.output.render(render_state(state))
     return 0
+
+
+def list_tasks(ctx: ActionContext) -> int:
+    """The most recent tasks, newest first (``--limit``, 20 by default)."""
+    params = list_params(ctx)
+    if ctx.options.dry_run:
+        url = ctx.config.gateway_url + LIST_PATH
+        if ctx.output.json_mode:
+            ctx.output.json(
+                {"dry_run": True, "requests": [{"method": "GET", "url": url, "params": params}]}
+            )
+        else:
+            ctx.output.line(f"dry run: would GET {url} with {json.dumps(params)}")
+        return 0
+    page = ctx.client().get_json(LIST_PATH, params=params)
+    if not isinstance(page, dict) or not isinstance(page.get("items"), list):
+        raise GatewayError("unexpected answer from the task list")
+    if ctx.output.json_mode:
+        ctx.output.json(page)
+        return 0
+    items = [TaskState(str(t.get("task_id")), str(t.get("status")), t) for t in page["items"]]
+    ctx.output.render(render_list(items))
+    ctx.output.line(f"{len(items)} of {page.get('total', len(items))} task(s)")
+    return 0
+
+
+def list_params(ctx: ActionContext) -> dict[str, str | int]:
+    """The list's query; ``--task-type`` may be a queue action's name or the gateway's type."""
+    o = ctx.options
+    params: dict[str, str | int] = {"limit": o.limit}
+    if o.status:
+        status = o.status.strip().upper()
+        if status not in STATUSES:
+            raise UsageError(f"{o.status!r} is not one of: {', '.join(STATUSES)}", param="--status")
+        params["status"] = status
+    if o.task_type:
+        known = TASK_TYPES.get(o.task_type.strip().lower().replace("-", "_"))
+        params["task_type"] = known.task_type if known else o.task_type.strip()
+    if o.organization:
+        params["organization_id"] = o.organization
+    return params
+
+
+def render_list(tasks: list[TaskState]) -> Table:
+    """One row per task: id, type, status, where it ran, when and why it failed."""
+    table = Table(title="tasks", title_justify="left")
+    table.add_column("task id", no_wrap=True)
+    table.add_column("type", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("queue", no_wrap=True)
+    table.add_column("priority", no_wrap=True)
+    table.add_column("attempts", justify="right", no_wrap=True)
+    table.add_column("queued at", no_wrap=True)
+    table.add_column("error", overflow="fold")
+    for t in tasks:
+        queued_at = t.get("queued_at") or t.get("updated_at")
+        table.add_row(
+            t.task_id,
+            str(t.get("task_type") or "-"),
+            styled_status(t.status),
+            str(t.get("queue") or "-"),
+            str(t.get("priority") or "-"),
+            str(t.get("attempts") if t.get("attempts") is not None else "-"),
+            str(queued_at)[:19].replace("T", " ") if queued_at else "-",
+            Text(str(t.get("error")), style="red") if t.get("error") else "",
+        )
+    if not tasks:
+        table.add_row(Text("no tasks", style="dim"), "", "", "", "", "", "", "")
+    return table
 
 
 def validated_task_id(task_id: str | None) -> str:

@@ -18,6 +18,9 @@ from prs_shared.messaging.topology import Topology
 SERVICES = ("gateway", "deal-workflow", "file-processor", "notifier", "scheduler")
 # The registry folds lifecycle events from its own queue, apart from the gateway's runtime.
 REGISTRY_CONSUMER = "gateway-registry"
+# Services that subscribe to events, each through its own ``<service>.events`` queue; the
+# others only consume commands.
+EVENT_SUBSCRIBERS = ("deal-workflow", "notifier", REGISTRY_CONSUMER)
 
 
 @dataclass(frozen=True)
@@ -30,7 +33,7 @@ class QueueStat:
 
 def queue_names(topology: Topology) -> list[str]:
     names = [topology.queue(q) for q in topology.command_queues]
-    names += [topology.events_queue(s) for s in (*SERVICES, REGISTRY_CONSUMER)]
+    names += [topology.events_queue(s) for s in EVENT_SUBSCRIBERS]
     return names
 
 

@@ -138,7 +138,11 @@ async def list_dead_letters(
         r.queue: int(r.n)
         for r in await session.execute(
             select(DeadLetter.queue, func.count().label("n"))
-            .where(*_scope(principal), DeadLetter.replayed_at.is_(None))
+            .where(
+                *_scope(principal),
+                *([DeadLetter.queue == queue] if queue else []),
+                DeadLetter.replayed_at.is_(None),
+            )
             .group_by(DeadLetter.queue)
         )
     }

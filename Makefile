@@ -34,6 +34,7 @@ lint: install
 	$(BIN)/mypy
 
 bench: install  ## side-by-side benchmarks against the baselines
+	@command -v wrk >/dev/null || (command -v apt-get >/dev/null && apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq wrk >/dev/null 2>&1) || echo "wrk not installed: the gateway section uses the Python load generator"
 	$(BIN)/python -m bench
 
 asyncapi: install  ## regenerate docs/asyncapi.json from the message catalog

@@ -184,6 +184,8 @@ def stack(amqp_url: str, namespace: str, tmp_path: Path) -> Iterator[Stack]:
             "PRS_ADMIN_API_KEY": api_key,
             "PRS_GATEWAY_PORT": str(port),
             "PRS_LOG_JSON": "false",
+            # Webhook receivers in these tests listen on loopback, refused otherwise.
+            "PRS_WEBHOOK_ALLOW_PRIVATE": "true",
             **dict.fromkeys(WORKER_METRICS_PORTS, "0"),
         }
     )

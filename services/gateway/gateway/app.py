@@ -16,6 +16,7 @@ from gateway.api.routes import (
     health,
     keys,
     monitoring,
+    notifications,
     processes,
     queueing,
     task_admin,
@@ -31,6 +32,7 @@ from prs_shared.diagnostics import base_registry
 from prs_shared.messaging.batch import BatchConsumer
 from prs_shared.messaging.deals import AUDIT_REPORT_GENERATED
 from prs_shared.messaging.messages import HEARTBEAT, LIFECYCLE_STATUS_TYPES
+from prs_shared.messaging.notifications import NOTIFICATION_FAILED, NOTIFICATION_SENT
 from prs_shared.service import ServiceHost
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -71,6 +73,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                 *LIFECYCLE_STATUS_TYPES.values(),
                 HEARTBEAT.type,
                 AUDIT_REPORT_GENERATED.type,
+                NOTIFICATION_SENT.type,
+                NOTIFICATION_FAILED.type,
             ],
             handler=registry.apply_events,
             worker=host.worker,
@@ -113,5 +117,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(tasks.router)
     app.include_router(processes.router)
     app.include_router(dead_letters.router)
+    app.include_router(notifications.router)
     app.include_router(keys.router)
     return app

@@ -110,3 +110,18 @@ class DeadLetter(Base):
     body: Mapped[bytes] = mapped_column(LargeBinary)
     dead_lettered_at: Mapped[datetime] = mapped_column(UTCDateTime())
     replayed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class SentNotification(Base):
+    """What the notifier reports it sent or failed to send (from notification.sent/failed)."""
+
+    __tablename__ = "notification_log"
+
+    event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    organization_id: Mapped[str | None] = mapped_column(String(200), nullable=True, index=True)
+    notification_type: Mapped[str] = mapped_column(String(50))
+    recipients: Mapped[list[str]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(10))
+    message_id: Mapped[str] = mapped_column(String(300))
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

@@ -15,10 +15,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.models import Report, ServiceHeartbeat, Task
+from gateway.models import Report, SentNotification, ServiceHeartbeat, Task
 from prs_shared.messaging.deals import AUDIT_REPORT_GENERATED, AuditReportGenerated
 from prs_shared.messaging.envelope import Envelope
 from prs_shared.messaging.messages import HEARTBEAT, Heartbeat, TaskLifecycle, TaskStatus
+from prs_shared.messaging.notifications import (
+    NOTIFICATION_FAILED,
+    NOTIFICATION_SENT,
+    NotificationOutcome,
+)
 
 _PHASE = {
     TaskStatus.QUEUED: 0,
@@ -77,7 +82,9 @@ async def apply_events(envelopes: Sequence[Envelope], session: AsyncSession) -> 
     lifecycle: list[tuple[Envelope, TaskLifecycle]] = []
     beats: dict[str, Heartbeat] = {}
     for envelope in envelopes:
-        if envelope.type == AUDIT_REPORT_GENERATED.type:
+        if envelope.type in (NOTIFICATION_SENT.type, NOTIFICATION_FAILED.type):
+            await _record_notification(envelope, session)
+        elif envelope.type == AUDIT_REPORT_GENERATED.type:
             await _record_report(
                 AuditReportGenerated.model_validate(envelope.payload), envelope, session
             )
@@ -136,6 +143,24 @@ async def _record_report(
             files=report.files,
             requested_by=report.requested_by,
             generated_at=envelope.occurred_at,
+        )
+    )
+
+
+async def _record_notification(envelope: Envelope, session: AsyncSession) -> None:
+    if await session.get(SentNotification, str(envelope.id)) is not None:
+        return
+    outcome = NotificationOutcome.model_validate(envelope.payload)
+    session.add(
+        SentNotification(
+            event_id=str(envelope.id),
+            organization_id=envelope.organization_id,
+            notification_type=outcome.notification_type.value,
+            recipients=outcome.recipients,
+            status="sent" if envelope.type == NOTIFICATION_SENT.type else "failed",
+            message_id=outcome.message_id,
+            error=outcome.error,
+            at=envelope.occurred_at,
         )
     )
 

@@ -107,6 +107,7 @@ CATALOG_MODULES = (
     "prs_shared.messaging.notifications",
     "prs_shared.messaging.files",
     "prs_shared.messaging.webhooks",
+    "prs_shared.messaging.schedule",
 )
 
 

@@ -186,6 +186,19 @@ def stack(amqp_url: str, namespace: str, tmp_path: Path) -> Iterator[Stack]:
             "PRS_LOG_JSON": "false",
             # Webhook receivers in these tests listen on loopback, refused otherwise.
             "PRS_WEBHOOK_ALLOW_PRIVATE": "true",
+            # The journeys trigger processes themselves; timed runs would race their counts.
+            "PRS_SCHEDULER_DISABLED_JOBS": ",".join(
+                (
+                    "deal_verification_reminders",
+                    "commission_calculation",
+                    "audit_report_generation",
+                    "overdue_detection",
+                    "session_cleanup",
+                    "system_health_check",
+                    "task_monitoring",
+                    "failed_task_cleanup",
+                )
+            ),
             **dict.fromkeys(WORKER_METRICS_PORTS, "0"),
         }
     )

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import delete
+
+from prs_shared.db.tables import inbox
 from prs_shared.messaging.envelope import utcnow
 from prs_shared.messaging.handlers import HandlerContext, HandlerRegistry
 from prs_shared.messaging.inbox import mark_cancelled
 from prs_shared.messaging.messages import CANCEL_TASK, PING, CancelTask, Ping
+from prs_shared.messaging.schedule import SESSION_CLEANUP, ScheduleTick
 
 
 async def handle_ping(payload: Ping, ctx: HandlerContext) -> dict[str, Any]:
@@ -30,9 +35,22 @@ async def handle_cancel(payload: CancelTask, ctx: HandlerContext) -> None:
     await mark_cancelled(ctx.session, str(payload.message_id), str(payload.task_id))
 
 
+INBOX_RETENTION = timedelta(days=7)
+"""How long a processed message id is remembered: a redelivery older than this would run again.
+RabbitMQ redelivers within minutes; a week covers replays of dead letters too."""
+
+
+async def handle_session_cleanup(payload: ScheduleTick, ctx: HandlerContext) -> dict[str, Any]:
+    """The scheduler's hourly housekeeping tick: forget processed message ids past retention."""
+    cutoff = payload.scheduled_for - INBOX_RETENTION
+    result = await ctx.session.execute(delete(inbox).where(inbox.c.processed_at < cutoff))
+    return {"inbox_rows_removed": int(result.rowcount or 0)}  # type: ignore[attr-defined]
+
+
 def base_registry() -> HandlerRegistry:
     """A registry with the handlers every service has."""
     registry = HandlerRegistry()
     registry.register(PING.type, handle_ping)
     registry.register(CANCEL_TASK.type, handle_cancel)
+    registry.register(SESSION_CLEANUP.type, handle_session_cleanup)
     return registry

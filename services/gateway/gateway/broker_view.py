@@ -18,9 +18,9 @@ from prs_shared.messaging.topology import Topology
 SERVICES = ("gateway", "deal-workflow", "file-processor", "notifier", "scheduler")
 # The registry folds lifecycle events from its own queue, apart from the gateway's runtime.
 REGISTRY_CONSUMER = "gateway-registry"
-# Services that subscribe to events, each through its own ``<service>.events`` queue; the
-# others only consume commands.
-EVENT_SUBSCRIBERS = ("deal-workflow", "notifier", REGISTRY_CONSUMER)
+# Every service subscribes to events (at least the scheduler's housekeeping ticks) through its
+# own ``<service>.events`` queue; the registry has one of its own.
+EVENT_SUBSCRIBERS = (*SERVICES, REGISTRY_CONSUMER)
 
 
 @dataclass(frozen=True)

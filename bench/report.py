@@ -18,6 +18,8 @@ RAW_TARGET = 0.60
 GATEWAY_TARGET = 0.50
 # The notifier's pooled SMTP sending against a connection per message.
 EMAIL_TARGET = 1.5
+# Faster than naive Pillow while also validating and scanning.
+FILES_TARGET = 1.0
 PROJECT_KEYS = ("project_pg", "project_sqlite")
 
 
@@ -69,6 +71,9 @@ def ratios(results: Sequence[SectionResult]) -> list[Ratio]:
     noop, gateway = by_key.get("gateway_noop"), by_key.get("gateway_queue")
     if noop is not None and gateway is not None and noop.rate and gateway.rate:
         out.append(Ratio("gateway_queue", "gateway_noop", gateway.rate / noop.rate, GATEWAY_TARGET))
+    naive, pipeline = by_key.get("files_naive"), by_key.get("files_pipeline")
+    if naive is not None and pipeline is not None and naive.rate and pipeline.rate:
+        out.append(Ratio("files_pipeline", "files_naive", pipeline.rate / naive.rate, FILES_TARGET))
     plain, pooled = by_key.get("email_plain"), by_key.get("email_notifier")
     if plain is not None and pooled is not None and plain.rate and pooled.rate:
         out.append(Ratio("email_notifier", "email_plain", pooled.rate / plain.rate, EMAIL_TARGET))

@@ -96,6 +96,8 @@ class ServiceHost:
             on_committed=self.relay.notify,
             started_delay=s.started_announce_delay,
             worker=self.worker,
+            batch_size=s.batch_size,
+            batch_wait=s.batch_wait,
         )
         self._spawn(self.relay.run())
         self._spawn(self._heartbeats())

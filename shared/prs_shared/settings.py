@@ -45,6 +45,21 @@ class ServiceSettings(BaseSettings):
         ge=0,
         description="A task still running after this many seconds is announced STARTED.",
     )
+    batch_size: int = Field(
+        default=1,
+        ge=1,
+        le=1000,
+        description="Deliveries handled together in one database transaction. 1 handles each on "
+        "its own, many at once. More suits handlers that are quick database work; handlers with "
+        "slow external I/O (SMTP, HTTP) should keep 1, because a batch runs its handlers one "
+        "after another in one transaction. Keep prefetch at least twice this.",
+    )
+    batch_wait: float = Field(
+        default=0.002,
+        ge=0,
+        le=1.0,
+        description="Seconds a batch waits for more deliveries once one is ready.",
+    )
     heartbeat_interval: float = Field(default=10.0, gt=0, description="Seconds between heartbeats.")
     file_store_dir: Path | None = Field(
         default=None,

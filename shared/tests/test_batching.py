@@ -147,4 +147,33 @@ async def test_cancelled_commands_in_a_batch_are_skipped(
         assert statuses(seen, kept.task_id) == [TaskStatus.SUCCEEDED]
         for key, attempts in [("batch-marked", []), ("batch-cancelled", []), ("batch-kept", [1])]:
             assert await effect_attempts(host, key) == attempts
+        # The cancellation and its command claim the same inbox row: the batch rolls back, and
+        # message by message, in delivery order, the cancellation comes first.
+        assert batches(host) == (0, 1)
         await eventually(lambda: settled(host), message="nothing in flight")
+
+
+async def test_a_batch_unfinished_after_the_grace_period_rolls_back_and_returns_to_the_queue(
+    probe_host, publisher: Publisher, tap, count_effects
+) -> None:
+    events = await tap("task.started")
+    keys = ("batch-slow", "batch-behind", "batch-late")
+    slow, behind = effect("batch-slow", sleep_ms=1500), effect("batch-behind")
+    late = effect("batch-late")  # arrives while the batch runs: waits for the next one
+    async with probe_host(batch_size=16, shutdown_grace=0.3) as host:
+        await publisher.publish_many([slow, behind])
+        await events.wait_for(lambda s: bool(statuses(s, slow.task_id)))
+        await publisher.publish(late)
+
+        async def all_three_in_flight() -> bool:
+            return host.runtime.in_flight == 3
+
+        await eventually(all_three_in_flight, message="the late one delivered")
+    assert await settled(host)
+    assert [await count_effects(key) for key in keys] == [0, 0, 0]
+    async with probe_host(batch_size=16) as again:
+
+        async def all_done() -> bool:
+            return all([await effect_attempts(again, key) == [1] for key in keys])
+
+        await eventually(all_done, message="the returned batch handled by the next worker")

@@ -18,11 +18,12 @@ delivery to a :class:`BatchLoop`, which repeats:
 
 If anything in step 2 fails (a handler raises, transiently or permanently; the commit fails, for
 instance with the IntegrityError of a duplicate another worker committed first; the database
-connection is lost), the whole transaction rolls back and every message of the batch goes
-through the per-message path on its own, which decides retry, dead letter or duplicate exactly as
-with ``batch_size`` 1. Failures are rare, so the batch is the common case, and the guarantees per
-message stay the same: its effects, its inbox row and its outbox rows commit together or not at
-all, a failed message's effects never commit, and it is acked only after its commit.
+connection is lost), the whole transaction rolls back, and the messages of the batch go one after
+another, in delivery order, through the per-message path, which decides retry, dead letter or
+duplicate for each exactly as with ``batch_size`` 1. Failures are rare, so the batch is the common
+case, and the guarantees per message stay the same: its effects, its inbox row and its outbox rows
+commit together or not at all, a failed message's effects never commit, and it is acked only
+after its commit.
 
 Deliveries that cannot be handled at all (malformed, unknown type, schema mismatch) never enter a
 batch: the runtime dead-letters them one by one on arrival.
@@ -126,7 +127,8 @@ class BatchLoop:
     """Handles the deliveries handed to it in batches; one per runtime with ``batch_size`` > 1.
 
     It owns a delivery from :meth:`put` until the delivery is acked (or left unacked after a
-    failure): that span is what :attr:`in_flight` and the IN_FLIGHT gauge count.
+    failure) and counts it in :attr:`in_flight` meanwhile. The runtime raised the IN_FLIGHT gauge
+    when the delivery arrived; the loop lowers it when it lets the delivery go.
     """
 
     def __init__(
@@ -178,7 +180,7 @@ class BatchLoop:
         if self._loop_task is None or self._loop_task.done():
             return False
         self._ready.append(delivery)
-        self._count(1)
+        self.in_flight += 1
         self._arrived.set()
         return True
 
@@ -207,7 +209,7 @@ class BatchLoop:
         finally:
             # Stopped, or cancelled past the grace period: these were never acked and return to
             # their queues when the channel closes.
-            self._count(-(len(self._held) + len(self._ready)))
+            self._let_go(len(self._held) + len(self._ready))
             self._held = []
             self._ready.clear()
 
@@ -241,8 +243,7 @@ class BatchLoop:
             await settle(started)
         if outcomes is None:
             self.rolled_back += 1
-            for delivery in batch:
-                self._spawn(self._alone(delivery))
+            self._spawn(self._one_by_one(batch))
         else:
             self.committed += 1
             self._spawn(self._conclude_all(batch, outcomes))
@@ -271,6 +272,8 @@ class BatchLoop:
                 delivery.bind_log_context()
                 ctx = delivery.context(session, self._service, self._worker)
                 result = await delivery.handler(delivery.payload, ctx)
+                # From the batch's start: the handlers ahead of this one are part of its wait, as
+                # a lone message's wait for a connection and the write lock is part of its own.
                 duration_ms = (time.perf_counter() - t0) * 1000
                 outcome = Outcome(False, result, duration_ms)
                 outcomes.append(outcome)
@@ -300,16 +303,22 @@ class BatchLoop:
             # inbox absorbs it.
             log.warning("delivery on %s left unacked", delivery.queue, exc_info=True)
         finally:
-            self._count(-1)
+            self._let_go(1)
 
-    async def _alone(self, delivery: Delivery) -> None:
-        delivery.bind_log_context()
-        try:
-            await self._handle_alone(delivery)
-        except Exception:
-            log.warning("delivery on %s left unacked", delivery.queue, exc_info=True)
-        finally:
-            self._count(-1)
+    async def _one_by_one(self, batch: list[Delivery]) -> None:
+        # In delivery order, one transaction each: what made the batch fail (a conflict between
+        # two of its messages, say) resolves the same way every time.
+        for n, delivery in enumerate(batch):
+            delivery.bind_log_context()
+            try:
+                await self._handle_alone(delivery)
+            except Exception:
+                log.warning("delivery on %s left unacked", delivery.queue, exc_info=True)
+            except asyncio.CancelledError:
+                # Past the grace period: the rest stay unacked and return to their queues.
+                self._let_go(len(batch) - n)
+                raise
+            self._let_go(1)
 
     def _announce_started_later(self, batch: list[Delivery]) -> asyncio.Task[None] | None:
         """One timer for the whole batch: its tasks are all running until it commits."""
@@ -328,10 +337,10 @@ class BatchLoop:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _count(self, n: int) -> None:
+    def _let_go(self, n: int) -> None:
         if n:
-            self.in_flight += n
-            IN_FLIGHT.labels(self._service).inc(n)
+            self.in_flight -= n
+            IN_FLIGHT.labels(self._service).dec(n)
 
 
 async def settle(task: asyncio.Task[None] | None) -> None:

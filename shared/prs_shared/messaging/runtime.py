@@ -9,6 +9,11 @@ transaction → commit → announce the outcome → ack. Failures are decided ex
   until the retry limit, then dead-lettered, task DEAD_LETTERED.
 
 Dead-lettered messages carry ``x-dead-letter-reason``, ``x-attempts`` and ``x-last-error``.
+
+With ``batch_size`` 1 (the default) every delivery runs in its own task and transaction, many at
+once. With a larger ``batch_size``, usable deliveries are handled in micro-batches, one
+transaction per batch, and a batch that fails falls back to this per-message path for each of
+its messages; :mod:`prs_shared.messaging.batching` explains how and when to use it.
 """
 
 from __future__ import annotations
@@ -25,18 +30,18 @@ from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage, AbstractQueue
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from prs_shared.db.engine import SessionFactory
 from prs_shared.db.tables import inbox
-from prs_shared.logging import bind_context
 from prs_shared.messaging import catalog
 from prs_shared.messaging.backoff import retry_delay
+from prs_shared.messaging.batching import BatchLoop, Delivery, Outcome, inbox_row, settle
 from prs_shared.messaging.envelope import Envelope, utcnow
 from prs_shared.messaging.errors import PermanentError
-from prs_shared.messaging.handlers import HandlerContext, HandlerRegistry
+from prs_shared.messaging.handlers import HandlerRegistry
 from prs_shared.messaging.inbox import is_cancel_marker
 from prs_shared.messaging.messages import LIFECYCLE_STATUS_TYPES, TaskLifecycle, TaskStatus
 from prs_shared.messaging.outbox import add_to_outbox
@@ -96,6 +101,8 @@ class Runtime:
         on_committed: OnCommitted | None = None,
         started_delay: float = 0.25,
         worker: str | None = None,
+        batch_size: int = 1,
+        batch_wait: float = 0.002,
     ) -> None:
         self.service = service
         self.worker = worker or worker_id()
@@ -115,10 +122,28 @@ class Runtime:
         self._tasks: set[asyncio.Task[None]] = set()
         self.processed = 0
         self.queue_names: list[str] = []
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self.batches: BatchLoop | None = None
+        if batch_size > 1:
+            self.batches = BatchLoop(
+                size=batch_size,
+                wait=batch_wait,
+                sessions=sessions,
+                topology=topology,
+                service=service,
+                worker=self.worker,
+                started_delay=started_delay,
+                handle_alone=self.handle,
+                conclude=self.conclude,
+                announce_started=self._announce_started,
+                on_committed=on_committed,
+            )
 
     @property
     def in_flight(self) -> int:
-        return len(self._tasks)
+        """Deliveries received and not yet acked (or given up)."""
+        return len(self._tasks) + (self.batches.in_flight if self.batches is not None else 0)
 
     async def start(self) -> None:
         """Declare this service's queues and start consuming them."""
@@ -144,6 +169,8 @@ class Runtime:
                     exchange=t.events_exchange,
                 )
             )
+        if self.batches is not None:
+            self.batches.start()
         for queue in queues:
             tag = await queue.consume(self._deliver(queue.name))
             self._consumers.append((queue, tag))
@@ -157,14 +184,21 @@ class Runtime:
             assert task is not None
             self._tasks.add(task)
             IN_FLIGHT.labels(self.service).inc()
+            handed_over = False
             try:
-                await self.process(queue_name, message)
+                if self.batches is None:
+                    await self.process(queue_name, message)
+                elif (delivery := await self.accept(queue_name, message)) is not None:
+                    # From here the batch loop counts the delivery in flight and settles it. It
+                    # refuses only once stopped: then the delivery stays unacked and comes back.
+                    handed_over = self.batches.put(delivery)
             except Exception:
                 # Never reached for a handler's own error; this is the broker going away while
                 # acking or publishing. The delivery stays unacked and comes back.
                 log.warning("delivery on %s left unacked", queue_name, exc_info=True)
             finally:
-                IN_FLIGHT.labels(self.service).dec()
+                if not handed_over:
+                    IN_FLIGHT.labels(self.service).dec()
                 self._tasks.discard(task)
 
         return on_message
@@ -177,14 +211,19 @@ class Runtime:
             except Exception:
                 log.debug("consumer cancel failed", exc_info=True)
         self._consumers.clear()
-        pending = set(self._tasks)
+        pending: set[asyncio.Future[None]] = set(self._tasks)
+        if self.batches is not None:
+            pending.add(asyncio.ensure_future(self.batches.drain()))
         if pending:
-            log.info("waiting for %d in-flight messages", len(pending))
+            if self.in_flight:
+                log.info("waiting for %d in-flight messages", self.in_flight)
             _, still = await asyncio.wait(pending, timeout=self._grace)
             for task in still:
                 # Uncommitted work rolls back; the unacked delivery returns to its queue when the
                 # channel closes.
                 task.cancel()
+            if still and self.batches is not None:
+                still |= self.batches.cancel()
             if still:
                 await asyncio.wait(still, timeout=5)
         if self._channel is not None and not self._channel.is_closed:
@@ -193,17 +232,19 @@ class Runtime:
     # --- one delivery -------------------------------------------------------------------------
 
     async def process(self, queue_name: str, message: AbstractIncomingMessage) -> None:
+        """Handle one delivery on its own, from decoding to ack."""
+        delivery = await self.accept(queue_name, message)
+        if delivery is not None:
+            await self.handle(delivery)
+
+    async def accept(self, queue_name: str, message: AbstractIncomingMessage) -> Delivery | None:
+        """Decode, look up and validate a delivery; an unusable one is dead-lettered (None)."""
         attempt = _attempt(message)
         try:
             envelope = Envelope.model_validate_json(message.body)
         except ValidationError as exc:
             await self._dead_letter(queue_name, message, None, "invalid_envelope", exc, attempt)
-            return
-        bind_context(
-            correlation_id=envelope.correlation_id,
-            task_id=envelope.task_id,
-            message_type=envelope.type,
-        )
+            return None
         handler = self._handlers.get(envelope.type)
         if handler is None:
             known = "not in the catalog"
@@ -214,33 +255,44 @@ class Runtime:
                 pass
             error = PermanentError(f"unknown message type {envelope.type!r}: {known}")
             await self._dead_letter(queue_name, message, envelope, "unknown_type", error, attempt)
-            return
+            return None
         spec = catalog.lookup(envelope.type)
         try:
             payload = spec.payload.model_validate(envelope.payload)
         except ValidationError as exc:
             await self._dead_letter(queue_name, message, envelope, "schema_mismatch", exc, attempt)
-            return
+            return None
+        delivery = Delivery(queue_name, message, envelope, handler, payload, attempt)
+        delivery.bind_log_context()
+        return delivery
 
-        started = self._announce_started_later(envelope, queue_name, attempt)
+    async def handle(self, delivery: Delivery) -> None:
+        """Run a usable delivery's handler in its own transaction, then settle the delivery."""
+        envelope, message = delivery.envelope, delivery.message
+        queue_name, attempt = delivery.queue, delivery.attempt
+        started = self._announce_started_later(delivery)
         t0 = time.perf_counter()
         try:
-            outcome = await self._run(handler, payload, envelope, queue_name, attempt, t0)
+            outcome = await self._run(delivery, t0)
         except PermanentError as exc:
-            await _settle(started)
+            await settle(started)
             await self._dead_letter(
                 queue_name, message, envelope, "permanent_error", exc, attempt, TaskStatus.FAILED
             )
             return
         except Exception as exc:  # everything else is worth another try
-            await _settle(started)
+            await settle(started)
             await self._retry_or_dead_letter(queue_name, message, envelope, exc, attempt)
             return
-        await _settle(started)
-        duplicate, result, duration_ms = outcome
-        if duplicate and is_cancel_marker(result):
+        await settle(started)
+        await self.conclude(delivery, outcome)
+
+    async def conclude(self, delivery: Delivery, outcome: Outcome) -> None:
+        """After the commit: announce the outcome, ack, count."""
+        envelope, queue_name, attempt = delivery.envelope, delivery.queue, delivery.attempt
+        if outcome.duplicate and is_cancel_marker(outcome.result):
             await self._announce(envelope, queue_name, TaskStatus.CANCELLED, attempt)
-            await message.ack()
+            await delivery.message.ack()
             TASKS.labels(self.service, envelope.type, "cancelled").inc()
             return
         if envelope.task_id:
@@ -249,28 +301,21 @@ class Runtime:
                 queue_name,
                 TaskStatus.SUCCEEDED,
                 attempt,
-                result=result,
-                duration_ms=duration_ms,
+                result=outcome.result,
+                duration_ms=outcome.duration_ms,
             )
-        await message.ack()
+        await delivery.message.ack()
         self.processed += 1
-        TASKS.labels(self.service, envelope.type, "duplicate" if duplicate else "succeeded").inc()
-        if duplicate:
+        outcome_label = "duplicate" if outcome.duplicate else "succeeded"
+        TASKS.labels(self.service, envelope.type, outcome_label).inc()
+        if outcome.duplicate:
             DUPLICATES.labels(self.service, envelope.type).inc()
         else:
-            TASK_DURATION.labels(self.service, envelope.type).observe(duration_ms / 1000)
+            TASK_DURATION.labels(self.service, envelope.type).observe(outcome.duration_ms / 1000)
 
-    async def _run(
-        self,
-        handler: Any,
-        payload: BaseModel,
-        envelope: Envelope,
-        queue_name: str,
-        attempt: int,
-        t0: float,
-    ) -> tuple[bool, dict[str, Any] | None, float]:
-        """Run the handler in one transaction with the inbox record; (duplicate, result, ms)."""
-        message_id = str(envelope.id)
+    async def _run(self, delivery: Delivery, t0: float) -> Outcome:
+        """Run the handler in one transaction with the inbox record."""
+        message_id = delivery.message_id
         try:
             async with self._sessions() as session, session.begin():
                 prior = (
@@ -281,26 +326,12 @@ class Runtime:
                     )
                 ).first()
                 if prior is not None:
-                    return True, prior.result, prior.duration_ms or 0.0
-                ctx = HandlerContext(
-                    envelope=envelope,
-                    session=session,
-                    service=self.service,
-                    worker=self.worker,
-                    attempt=attempt,
-                    queue=queue_name,
-                )
-                result = await handler(payload, ctx)
+                    return Outcome(True, prior.result, prior.duration_ms or 0.0)
+                ctx = delivery.context(session, self.service, self.worker)
+                result = await delivery.handler(delivery.payload, ctx)
                 duration_ms = (time.perf_counter() - t0) * 1000
                 await session.execute(
-                    insert(inbox).values(
-                        message_id=message_id,
-                        message_type=envelope.type,
-                        task_id=str(envelope.task_id) if envelope.task_id else None,
-                        processed_at=utcnow(),
-                        result=result,
-                        duration_ms=duration_ms,
-                    )
+                    insert(inbox).values(**inbox_row(delivery.envelope, result, duration_ms))
                 )
                 await add_to_outbox(session, ctx.staged, self._topology)
         except IntegrityError:
@@ -316,30 +347,33 @@ class Runtime:
                 ).first()
             if row is None:
                 raise
-            return True, row.result, row.duration_ms or 0.0
+            return Outcome(True, row.result, row.duration_ms or 0.0)
         if ctx.staged and self._on_committed is not None:
             self._on_committed()
-        return False, result, duration_ms
+        return Outcome(False, result, duration_ms)
 
     # --- outcomes -----------------------------------------------------------------------------
 
-    def _announce_started_later(
-        self, envelope: Envelope, queue_name: str, attempt: int
-    ) -> asyncio.Task[None] | None:
+    def _announce_started_later(self, delivery: Delivery) -> asyncio.Task[None] | None:
         """Announce STARTED only for a task still running after ``started_delay`` seconds.
 
         Most tasks finish sooner: their SUCCEEDED (which carries the duration) is then the only
         lifecycle message, which saves a persistent, confirmed publish and a registry write per
         task. A long task still shows STARTED while it runs.
         """
-        if envelope.task_id is None:
+        if delivery.envelope.task_id is None:
             return None
 
         async def later() -> None:
             await asyncio.sleep(self._started_delay)
-            await self._announce(envelope, queue_name, TaskStatus.STARTED, attempt, quiet=True)
+            await self._announce_started(delivery)
 
         return asyncio.ensure_future(later())
+
+    async def _announce_started(self, delivery: Delivery) -> None:
+        await self._announce(
+            delivery.envelope, delivery.queue, TaskStatus.STARTED, delivery.attempt, quiet=True
+        )
 
     async def _announce(
         self,
@@ -511,11 +545,3 @@ def _attempt(message: AbstractIncomingMessage) -> int:
 def _error_text(exc: BaseException) -> str:
     text = f"{type(exc).__name__}: {exc}"
     return text[:MAX_ERROR_CHARS]
-
-
-async def _settle(task: asyncio.Task[None] | None) -> None:
-    """Stop a pending STARTED announcement (the outcome is known now) or let it finish."""
-    if task is not None:
-        if not task.done():
-            task.cancel()
-        await asyncio.gather(task, return_exceptions=True)

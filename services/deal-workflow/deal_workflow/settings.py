@@ -17,3 +17,8 @@ class DealWorkflowSettings(ServiceSettings):
     metrics_port: int = Field(
         default=9101, ge=0, le=65535, validation_alias="PRS_DEAL_WORKFLOW_METRICS_PORT"
     )
+    # Its handlers are short database work: a transaction per batch of deliveries instead of per
+    # message cuts the worker's cost per task about threefold (see make bench).
+    batch_size: int = Field(
+        default=32, ge=1, le=1000, validation_alias="PRS_DEAL_WORKFLOW_BATCH_SIZE"
+    )

@@ -27,15 +27,13 @@ from gateway.api.schemas_queue import GenerateAuditReportRequest, TriggerProcess
 from gateway.auth import Role
 from gateway.health import system_health
 from gateway.models import Report, Task
+from prs_shared.messaging.catalog import MessageSpec
 from prs_shared.messaging.deals import (
     DETECT_OVERDUE_DEALS,
     GENERATE_AUDIT_REPORT,
     RUN_COMMISSION_CALCULATION,
     RUN_VERIFICATION_REMINDERS,
-    DetectOverdueDeals,
     GenerateAuditReport,
-    RunCommissionCalculation,
-    RunVerificationReminders,
 )
 from prs_shared.messaging.envelope import Priority
 from prs_shared.messaging.messages import TaskStatus
@@ -54,79 +52,56 @@ PROCESSES: dict[str, tuple[str, str]] = {
 TRIGGERERS = require(Role.OPERATOR)
 
 
-@router.post(
+def _trigger(path: str, spec: MessageSpec, doc: str) -> None:
+    """One trigger endpoint: queue the process's command, optionally for one organization."""
+
+    async def trigger(
+        request: Request,
+        principal: QueuingPrincipal,
+        state: StateDep,
+        body: TriggerProcessRequest | None = None,
+    ) -> QueuedResponse:
+        org = effective_organization(principal, body.organization_id if body else None)
+        return await accept(
+            state=state,
+            request=request,
+            principal=principal,
+            type_=spec.type,
+            payload=spec.payload(organization_id=org),
+            priority=Priority.MEDIUM,
+            organization_id=org,
+        )
+
+    name = path.strip("/").replace("-", "_")
+    trigger.__name__ = name
+    router.add_api_route(
+        path,
+        trigger,
+        methods=["POST"],
+        status_code=status.HTTP_202_ACCEPTED,
+        responses=ACCEPTED,
+        dependencies=[TRIGGERERS],
+        name=name,
+        summary=name.replace("_", " ").capitalize(),
+        description=doc,
+    )
+
+
+_trigger(
     "/trigger-verification-reminders/",
-    status_code=status.HTTP_202_ACCEPTED,
-    responses=ACCEPTED,
-    dependencies=[TRIGGERERS],
+    RUN_VERIFICATION_REMINDERS,
+    "Remind admins and verifiers of deals pending verification for more than 24 hours.",
 )
-async def trigger_verification_reminders(
-    request: Request,
-    principal: QueuingPrincipal,
-    state: StateDep,
-    body: TriggerProcessRequest | None = None,
-) -> QueuedResponse:
-    """Remind admins and verifiers of deals pending verification for more than 24 hours."""
-    org = effective_organization(principal, body.organization_id if body else None)
-    return await accept(
-        state=state,
-        request=request,
-        principal=principal,
-        type_=RUN_VERIFICATION_REMINDERS.type,
-        payload=RunVerificationReminders(organization_id=org),
-        priority=Priority.MEDIUM,
-        organization_id=org,
-    )
-
-
-@router.post(
+_trigger(
     "/trigger-commission-calculation/",
-    status_code=status.HTTP_202_ACCEPTED,
-    responses=ACCEPTED,
-    dependencies=[TRIGGERERS],
+    RUN_COMMISSION_CALCULATION,
+    "Calculate commissions of verified deals and reconcile them with what is stored.",
 )
-async def trigger_commission_calculation(
-    request: Request,
-    principal: QueuingPrincipal,
-    state: StateDep,
-    body: TriggerProcessRequest | None = None,
-) -> QueuedResponse:
-    """Calculate commissions of verified deals and reconcile them with what is stored."""
-    org = effective_organization(principal, body.organization_id if body else None)
-    return await accept(
-        state=state,
-        request=request,
-        principal=principal,
-        type_=RUN_COMMISSION_CALCULATION.type,
-        payload=RunCommissionCalculation(organization_id=org),
-        priority=Priority.MEDIUM,
-        organization_id=org,
-    )
-
-
-@router.post(
+_trigger(
     "/trigger-overdue-detection/",
-    status_code=status.HTTP_202_ACCEPTED,
-    responses=ACCEPTED,
-    dependencies=[TRIGGERERS],
+    DETECT_OVERDUE_DEALS,
+    "Find deals past due and unpaid; each is announced once per period.",
 )
-async def trigger_overdue_detection(
-    request: Request,
-    principal: QueuingPrincipal,
-    state: StateDep,
-    body: TriggerProcessRequest | None = None,
-) -> QueuedResponse:
-    """Find deals past due and unpaid; each is announced once per period."""
-    org = effective_organization(principal, body.organization_id if body else None)
-    return await accept(
-        state=state,
-        request=request,
-        principal=principal,
-        type_=DETECT_OVERDUE_DEALS.type,
-        payload=DetectOverdueDeals(organization_id=org),
-        priority=Priority.MEDIUM,
-        organization_id=org,
-    )
 
 
 @router.post(

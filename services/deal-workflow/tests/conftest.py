@@ -9,12 +9,11 @@ fresh databases from the shared fixtures instead.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
-import aio_pika
 import pytest
 from sqlalchemy import text
 
@@ -28,12 +27,9 @@ from deal_workflow.testing import NOW, Harness
 from prs_shared.db.engine import SessionFactory, create_engine, session_factory
 from prs_shared.db.migrations import upgrade
 from prs_shared.db.tables import messaging_metadata
-from prs_shared.messaging.envelope import Envelope
-from prs_shared.messaging.publisher import Publisher
-from prs_shared.messaging.topology import Topology, declare_base
 from prs_shared.service import ServiceHost
 from prs_shared.storage import LocalFileStore
-from prs_shared.testing.fixtures import PgDatabases, eventually
+from prs_shared.testing.fixtures import PgDatabases
 from prs_shared.testing.hosts import running_host
 
 TABLES = [t.name for t in (*Base.metadata.sorted_tables, *messaging_metadata.sorted_tables)]
@@ -134,54 +130,3 @@ def running_service(
 @pytest.fixture
 def start_service() -> Callable[..., AbstractAsyncContextManager[ServiceHost]]:
     return running_service
-
-
-@pytest.fixture
-async def publisher(amqp_url: str, topology: Topology) -> AsyncIterator[Publisher]:
-    connection = await aio_pika.connect_robust(amqp_url)
-    channel = await connection.channel()
-    await declare_base(channel, topology)
-    await channel.close()
-    yield await Publisher.open(connection, topology)
-    await connection.close()
-
-
-class EventTap:
-    """A queue bound to some event types, read by the test as a subscriber would."""
-
-    def __init__(self, queue: aio_pika.abc.AbstractQueue) -> None:
-        self._queue = queue
-        self.seen: list[Envelope] = []
-
-    async def wait_for(
-        self, predicate: Callable[[list[Envelope]], bool], timeout: float = 30
-    ) -> list[Envelope]:
-        async def matched() -> bool:
-            while (message := await self._queue.get(fail=False, no_ack=True)) is not None:
-                self.seen.append(Envelope.model_validate_json(message.body))
-            return predicate(self.seen)
-
-        await eventually(matched, timeout=timeout, message="expected events")
-        return self.seen
-
-
-@pytest.fixture
-async def tap(
-    amqp_url: str, topology: Topology
-) -> AsyncIterator[Callable[..., Awaitable[EventTap]]]:
-    connection = await aio_pika.connect(amqp_url)
-    name = topology.events_queue("deal-workflow-test-tap")
-
-    async def make(*keys: str) -> EventTap:
-        channel = await connection.channel()
-        await declare_base(channel, topology)
-        queue = await channel.declare_queue(name)
-        exchange = await channel.get_exchange(topology.events_exchange)
-        for key in keys:
-            await queue.bind(exchange, routing_key=key)
-        return EventTap(queue)
-
-    yield make
-    channel = await connection.channel()
-    await channel.queue_delete(name)
-    await connection.close()

@@ -7,14 +7,13 @@ import hashlib
 import io
 import struct
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aio_pika
 import pytest
 from fpdf import FPDF
 from PIL import Image
@@ -25,12 +24,8 @@ from file_processor.bootstrap import FileProcessorHost, bootstrap
 from file_processor.processing import Pipeline
 from file_processor.scanning import BuiltinScanner
 from file_processor.settings import FileProcessorSettings
-from prs_shared.messaging.envelope import Envelope
 from prs_shared.messaging.files import ProcessFile
-from prs_shared.messaging.publisher import Publisher
-from prs_shared.messaging.topology import Topology, declare_base, declare_work_queue
 from prs_shared.storage import LocalFileStore
-from prs_shared.testing.fixtures import eventually
 
 # --- real files -------------------------------------------------------------------------------
 
@@ -242,62 +237,3 @@ def run_file_processor(fp_settings: Callable[..., FileProcessorSettings]) -> Hos
             await host.stop()
 
     return run
-
-
-@pytest.fixture
-async def publisher(amqp_url: str, topology: Topology) -> AsyncIterator[Publisher]:
-    connection = await aio_pika.connect_robust(amqp_url)
-    channel = await connection.channel()
-    await declare_base(channel, topology)
-    await channel.close()
-    yield await Publisher.open(connection, topology)
-    await connection.close()
-
-
-class EventTap:
-    def __init__(self, queue: aio_pika.abc.AbstractQueue) -> None:
-        self._queue = queue
-        self.seen: list[Envelope] = []
-
-    async def drain(self) -> list[Envelope]:
-        while (message := await self._queue.get(fail=False, no_ack=True)) is not None:
-            self.seen.append(Envelope.model_validate_json(message.body))
-        return self.seen
-
-    def of_type(self, type_: str) -> list[Envelope]:
-        return [e for e in self.seen if e.type == type_]
-
-    async def wait_for(
-        self, predicate: Callable[[list[Envelope]], bool], timeout: float = 30
-    ) -> list[Envelope]:
-        async def check() -> bool:
-            await self.drain()
-            return predicate(self.seen)
-
-        await eventually(check, timeout=timeout, message="expected events")
-        return self.seen
-
-
-@pytest.fixture
-async def tap(
-    amqp_url: str, topology: Topology
-) -> AsyncIterator[Callable[..., Awaitable[EventTap]]]:
-    connection = await aio_pika.connect(amqp_url)
-    names: list[str] = []
-
-    async def make(*keys: str) -> EventTap:
-        channel = await connection.channel()
-        await declare_base(channel, topology)
-        name = topology.events_queue(f"file-processor-tap-{len(names)}")
-        names.append(name)
-        queue = await declare_work_queue(
-            channel, topology, name, keys, exchange=topology.events_exchange
-        )
-        return EventTap(queue)
-
-    yield make
-    channel = await connection.channel()
-    for name in names:
-        await channel.queue_delete(name)
-        await channel.queue_delete(topology.dlq(name))
-    await connection.close()

@@ -16,7 +16,6 @@ from sqlalchemy import select
 from prs_shared.db.engine import SessionFactory, create_engine, session_factory
 from prs_shared.db.migrations import upgrade
 from prs_shared.messaging.envelope import Envelope
-from prs_shared.messaging.publisher import Publisher
 from prs_shared.messaging.topology import Topology, declare_base, declare_work_queue
 from prs_shared.testing.fixtures import BrokerProbe
 from scheduler.bootstrap import MIGRATIONS, SchedulerHost, bootstrap
@@ -104,16 +103,6 @@ async def all_runs(sessions: SessionFactory) -> list[Run]:
     async with sessions() as session:
         rows = await session.scalars(select(Run).order_by(Run.scheduled_for, Run.job))
         return list(rows)
-
-
-@pytest.fixture
-async def publisher(amqp_url: str, topology: Topology) -> AsyncIterator[Publisher]:
-    connection = await aio_pika.connect_robust(amqp_url)
-    channel = await connection.channel()
-    await declare_base(channel, topology)
-    await channel.close()
-    yield await Publisher.open(connection, topology)
-    await connection.close()
 
 
 class BrokerView:

@@ -14,7 +14,7 @@ import shutil
 import socket
 import subprocess
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,9 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
-from prs_shared.messaging.topology import Topology, delete_all
+from prs_shared.messaging.envelope import Envelope
+from prs_shared.messaging.publisher import Publisher
+from prs_shared.messaging.topology import Topology, declare_base, declare_work_queue, delete_all
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@localhost:5672/"
 DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -248,3 +250,68 @@ async def eventually(
             return last
         await asyncio.sleep(interval)
     pytest.fail(f"condition not met within {timeout}s: {message} (last: {last!r})")
+
+
+@pytest.fixture
+async def publisher(amqp_url: str, topology: Topology) -> AsyncIterator[Publisher]:
+    """The project's publisher on the test's namespace, with the base topology declared."""
+    connection = await aio_pika.connect_robust(amqp_url)
+    channel = await connection.channel()
+    await declare_base(channel, topology)
+    await channel.close()
+    yield await Publisher.open(connection, topology)
+    await connection.close()
+
+
+class EventTap:
+    """A queue bound to some event types, read by the test as a subscriber would."""
+
+    def __init__(self, queue: aio_pika.abc.AbstractQueue) -> None:
+        self._queue = queue
+        self.seen: list[Envelope] = []
+
+    async def drain(self) -> list[Envelope]:
+        while (message := await self._queue.get(fail=False, no_ack=True)) is not None:
+            self.seen.append(Envelope.model_validate_json(message.body))
+        return self.seen
+
+    def of_type(self, type_: str) -> list[Envelope]:
+        return [e for e in self.seen if e.type == type_]
+
+    async def wait_for(
+        self, predicate: Callable[[list[Envelope]], bool], timeout: float = 30
+    ) -> list[Envelope]:
+        async def matched() -> bool:
+            await self.drain()
+            return predicate(self.seen)
+
+        await eventually(
+            matched, timeout=timeout, message=f"expected events; saw {[e.type for e in self.seen]}"
+        )
+        return self.seen
+
+
+@pytest.fixture
+async def tap(
+    amqp_url: str, topology: Topology
+) -> AsyncIterator[Callable[..., Awaitable[EventTap]]]:
+    """``await tap("deal.*", ...)``: a new tap queue bound to those event routing keys."""
+    connection = await aio_pika.connect(amqp_url)
+    names: list[str] = []
+
+    async def make(*keys: str) -> EventTap:
+        channel = await connection.channel()
+        await declare_base(channel, topology)
+        name = topology.events_queue(f"test-tap-{len(names)}")
+        names.append(name)
+        queue = await declare_work_queue(
+            channel, topology, name, keys, exchange=topology.events_exchange
+        )
+        return EventTap(queue)
+
+    yield make
+    channel = await connection.channel()
+    for name in names:
+        await channel.queue_delete(name)
+        await channel.queue_delete(topology.dlq(name))
+    await connection.close()

@@ -16,7 +16,7 @@ from typing import Any
 
 import aio_pika
 from aio_pika.abc import DeliveryMode
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Delete, delete, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prs_shared.db.engine import SessionFactory
@@ -61,6 +61,18 @@ async def add_to_outbox(
     rows = outbox_rows(envelopes, topology)
     if rows:
         await session.execute(insert(outbox), rows)
+
+
+def _delete_rows(rows: Sequence[Any], ids: list[int]) -> Delete:
+    """Delete the published rows by id *and* message id.
+
+    SQLite reuses the rowid of deleted rows. With two relays on one file (two instances of a
+    service), one relay may delete a batch and a new row take one of its ids before the other relay
+    deletes the same ids: by id alone, that would delete a row nobody published.
+    """
+    published = set(ids)
+    pairs = [(row["id"], row["message_id"]) for row in rows if row["id"] in published]
+    return delete(outbox).where(tuple_(outbox.c.id, outbox.c.message_id).in_(pairs))
 
 
 class OutboxRelay:
@@ -117,7 +129,7 @@ class OutboxRelay:
                 rows = await self._select(session)
                 done = await self._publish_all(rows)
                 if done:
-                    await session.execute(delete(outbox).where(outbox.c.id.in_(done)))
+                    await session.execute(_delete_rows(rows, done))
         else:
             # SQLite: one relay per database; short transactions keep the single write lock free
             # for handlers while the broker confirms.
@@ -127,7 +139,7 @@ class OutboxRelay:
             done = await self._publish_all(rows)
             if done:
                 async with self._sessions() as session, session.begin():
-                    await session.execute(delete(outbox).where(outbox.c.id.in_(done)))
+                    await session.execute(_delete_rows(rows, done))
         OUTBOX_PUBLISHED.inc(len(done))
         if len(done) < len(rows):
             raise PublishError(f"{len(rows) - len(done)} outbox messages not published")

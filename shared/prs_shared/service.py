@@ -99,7 +99,7 @@ class ServiceHost:
             batch_size=s.batch_size,
             batch_wait=s.batch_wait,
         )
-        self._spawn(self.relay.run())
+        self._outbox_task = self._spawn(self.relay.run())
         self._spawn(self._heartbeats())
         for job in self._background:
             self._spawn(job(self))
@@ -108,15 +108,18 @@ class ServiceHost:
             start_http_server(s.metrics_port, addr=s.metrics_host)
         log.info("%s started as %s", self.service, self.worker)
 
-    def _spawn(self, coro: Awaitable[None]) -> None:
-        self._tasks.append(asyncio.ensure_future(coro))
+    def _spawn(self, coro: Awaitable[None]) -> asyncio.Task[None]:
+        task = asyncio.ensure_future(coro)
+        self._tasks.append(task)
+        return task
 
     async def stop(self) -> None:
         await self.runtime.stop()
+        # The relay finishes the pass it is in (confirms awaited) and stops; rows committed after
+        # it are durable and leave at the next start. Background jobs are cancelled.
         self.relay.stop()
-        # Let the relay drain what the last handlers committed before the connection goes.
         for task in self._tasks:
-            if task is not self._tasks[0]:
+            if task is not self._outbox_task:
                 task.cancel()
         await asyncio.wait(self._tasks, timeout=5)
         for task in self._tasks:

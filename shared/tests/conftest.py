@@ -4,20 +4,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
 from prs_shared.db.engine import create_engine, session_factory
 from prs_shared.service import ServiceHost
-from prs_shared.settings import ServiceSettings
 from prs_shared.testing.hosts import running_host
 from prs_shared.testing.probe import MIGRATIONS, effects, probe_registry
-
-
-class ProbeSettings(ServiceSettings):
-    service_name: ClassVar[str] = "probe"
+from prs_shared.testing.worker import ProbeSettings
 
 
 @pytest.fixture

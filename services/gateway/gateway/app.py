@@ -34,6 +34,7 @@ from prs_shared.messaging.deals import AUDIT_REPORT_GENERATED
 from prs_shared.messaging.messages import HEARTBEAT, LIFECYCLE_STATUS_TYPES
 from prs_shared.messaging.notifications import NOTIFICATION_FAILED, NOTIFICATION_SENT
 from prs_shared.service import ServiceHost
+from prs_shared.storage import LocalFileStore
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 COMMAND_QUEUES = ("monitoring", "maintenance")
@@ -94,6 +95,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             KeyCache(host),
             RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst),
             acceptor,
+            LocalFileStore(settings.resolved_file_store_dir()),
         )
         try:
             yield

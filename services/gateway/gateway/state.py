@@ -15,6 +15,7 @@ from gateway.ratelimit import RateLimiter
 from gateway.settings import GatewaySettings
 from prs_shared.messaging.batch import BatchConsumer
 from prs_shared.service import ServiceHost
+from prs_shared.storage import LocalFileStore
 
 Authenticate = Callable[[AsyncSession, str], Awaitable[Principal | None]]
 
@@ -58,3 +59,4 @@ class GatewayState:
     keys: KeyCache
     limiter: RateLimiter
     acceptor: TaskAcceptor
+    files: LocalFileStore

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from typing import ClassVar
 
 import aio_pika
 import pytest
@@ -11,18 +10,14 @@ import pytest
 from prs_shared.messaging.envelope import Envelope
 from prs_shared.messaging.publisher import Publisher
 from prs_shared.messaging.topology import Topology
-from prs_shared.settings import ServiceSettings
 from prs_shared.testing.fixtures import eventually
 from prs_shared.testing.hosts import running_host
 from prs_shared.testing.probe import EFFECT, MIGRATIONS, Effect, probe_registry
+from prs_shared.testing.worker import ProbeSettings
 
 from .conftest import Gateway
 
 pytestmark = pytest.mark.asyncio
-
-
-class ProbeSettings(ServiceSettings):
-    service_name: ClassVar[str] = "probe"
 
 
 @pytest.mark.parametrize(

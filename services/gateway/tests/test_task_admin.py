@@ -10,20 +10,16 @@ import pytest
 from prs_shared.messaging.envelope import Envelope
 from prs_shared.messaging.publisher import Publisher
 from prs_shared.messaging.topology import Topology
-from prs_shared.settings import ServiceSettings
 from prs_shared.testing.fixtures import BrokerProbe, eventually
 from prs_shared.testing.hosts import running_host
 from prs_shared.testing.probe import EFFECT, MIGRATIONS, Effect, probe_registry
+from prs_shared.testing.worker import ProbeSettings
 
 from .conftest import Gateway
 
 pytestmark = pytest.mark.asyncio
 
 DEAL = {"deal_id": "D-9", "workflow_action": "calculate_commission"}
-
-
-class ProbeSettings(ServiceSettings):
-    pass
 
 
 async def status_of(gateway: Gateway, task_id: str) -> dict[str, object]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -59,6 +60,23 @@ def describe(errors: list[dict[str, Any]]) -> str:
     return "invalid field(s): " + "; ".join(parts)
 
 
+def field_errors(raw: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """pydantic's errors as the problem's ``errors``: the field's dotted path and the message."""
+    return [
+        {
+            "field": ".".join(str(p) for p in err.get("loc", ()) if p != "body"),
+            "message": err.get("msg", "invalid"),
+            "type": err.get("type", "value_error"),
+        }
+        for err in raw
+    ]
+
+
+def invalid(errors: list[dict[str, Any]]) -> Problem:
+    """422 naming every invalid field."""
+    return Problem(422, "Invalid request", describe(errors), errors=errors)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
@@ -68,14 +86,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {
-                "field": ".".join(str(p) for p in err.get("loc", ()) if p != "body"),
-                "message": err.get("msg", "invalid"),
-                "type": err.get("type", "value_error"),
-            }
-            for err in exc.errors()
-        ]
+        errors = field_errors(exc.errors())
         return problem_response(request, 422, "Invalid request", describe(errors), errors=errors)
 
     @app.exception_handler(StarletteHTTPException)

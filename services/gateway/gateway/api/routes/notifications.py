@@ -18,7 +18,7 @@ from gateway.api.deps import (
     effective_organization,
     require,
 )
-from gateway.api.problems import Problem
+from gateway.api.problems import invalid
 from gateway.api.schemas import QueuedResponse
 from gateway.auth import Role
 from gateway.models import SentNotification
@@ -133,11 +133,8 @@ async def register_webhook(
     """Register (or update) an HTTPS endpoint of an organization for chosen deal events."""
     org = effective_organization(principal, body.organization_id)
     if org is None:
-        raise Problem(
-            422,
-            "Invalid request",
-            "invalid field(s): organization_id (a webhook belongs to an organization)",
-            errors=[{"field": "organization_id", "message": "required for this key"}],
+        raise invalid(
+            [{"field": "organization_id", "message": "required: a webhook belongs to one"}]
         )
     payload = RegisterWebhook(
         url=body.url, event_types=body.event_types, secret=body.secret, active=body.active

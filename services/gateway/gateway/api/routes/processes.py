@@ -37,7 +37,6 @@ from prs_shared.messaging.deals import (
 )
 from prs_shared.messaging.envelope import Priority
 from prs_shared.messaging.messages import TaskStatus
-from prs_shared.storage import LocalFileStore
 
 router = APIRouter(prefix="/api/automated-processes", tags=["automated processes"])
 
@@ -209,7 +208,7 @@ async def download_report(
     key = report.files.get(format)
     if key is None:
         raise Problem(404, "Format not available", f"report {report_id} has no {format}")
-    return file_response(LocalFileStore(state.host.settings.resolved_file_store_dir()), key)
+    return file_response(state.files, key)
 
 
 @router.get(

@@ -16,7 +16,7 @@ from gateway.api.deps import (
     effective_organization,
     require,
 )
-from gateway.api.problems import Problem, describe
+from gateway.api.problems import Problem, field_errors, invalid
 from gateway.api.schemas import QueuedResponse
 from gateway.api.schemas_queue import (
     QueueDealProcessing,
@@ -133,8 +133,7 @@ async def queue_file_processing(
 
 
 def _invalid(field: str, message: str) -> Problem:
-    errors = [{"field": field, "message": message}]
-    return Problem(422, "Invalid request", describe(errors), errors=errors)
+    return invalid([{"field": field, "message": message}])
 
 
 def _too_large(limit: int) -> Problem:
@@ -219,10 +218,7 @@ async def _from_json(
 
 
 def _from_validation(exc: ValidationError) -> Problem:
-    errors = [
-        {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()
-    ]
-    return Problem(422, "Invalid request", describe(errors), errors=errors)
+    return invalid(field_errors(exc.errors()))
 
 
 @router.post(

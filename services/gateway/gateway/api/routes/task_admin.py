@@ -204,7 +204,7 @@ async def download_result(
         key = files.get(format or "html") or files.get(format or "") or next(iter(files.values()))
     if not isinstance(key, str) or TaskStatus(task.status) != TaskStatus.SUCCEEDED:
         raise Problem(404, "No file", f"task {task_id} has no file to download")
-    return file_response(LocalFileStore(state.host.settings.resolved_file_store_dir()), key)
+    return file_response(state.files, key)
 
 
 def file_response(store: LocalFileStore, key: str) -> FileResponse:

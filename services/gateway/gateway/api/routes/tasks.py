@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request, status
 
 from gateway.api.accept import status_url
 from gateway.api.deps import CurrentPrincipal, SessionDep, StateDep, require, visible
-from gateway.api.problems import Problem
+from gateway.api.problems import Problem, invalid
 from gateway.api.schemas import (
     DIAGNOSTIC_QUEUES,
     DiagnosticRequest,
@@ -93,12 +93,7 @@ async def queue_diagnostic(
     """Send the diagnostic task to each named service; each answers with its name and worker."""
     unknown = [s for s in body.services if s not in DIAGNOSTIC_QUEUES]
     if unknown:
-        raise Problem(
-            422,
-            "Invalid request",
-            f"invalid field(s): services (unknown: {', '.join(unknown)})",
-            errors=[{"field": "services", "message": f"unknown service(s): {unknown}"}],
-        )
+        raise invalid([{"field": "services", "message": f"unknown: {', '.join(unknown)}"}])
     queued: dict[str, QueuedResponse] = {}
     async with session.begin():
         for service in body.services:

@@ -112,6 +112,8 @@ class AttachmentVerdict(Base):
     )
     file_id: Mapped[str | None] = mapped_column(String(200), nullable=True, unique=True)
     deal_id: Mapped[str | None] = mapped_column(ID, nullable=True, index=True)
+    organization_id: Mapped[str | None] = mapped_column(ID, nullable=True)
+    """Whose upload it was (None: a key without organization); it only counts for their deals."""
     original_filename: Mapped[str | None] = mapped_column(String(255), nullable=True)
     verdict: Mapped[str] = mapped_column(String(50))
     detail: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -12,7 +12,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import TypeVar
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import ColumnElement, Select, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from deal_workflow.adapters.sql import insert_if_absent
@@ -68,8 +68,14 @@ class Repository:
             stmt = stmt.where(User.organization_id == organization_id)
         return (await self.session.execute(stmt)).scalars().all()
 
-    async def deal(self, deal_id: str, *, lock: bool = False) -> Deal | None:
-        return await self._one(select(Deal).where(Deal.deal_id == deal_id), lock)
+    async def deal(
+        self, deal_id: str, *, lock: bool = False, organization_id: str | None = None
+    ) -> Deal | None:
+        """The deal; with ``organization_id``, only if it belongs to that organization."""
+        stmt = select(Deal).where(Deal.deal_id == deal_id)
+        if organization_id is not None:
+            stmt = stmt.where(Deal.organization_id == organization_id)
+        return await self._one(stmt, lock)
 
     async def deals(
         self,
@@ -133,18 +139,26 @@ class Repository:
         stmt = select(AttachmentVerdict).where(AttachmentVerdict.file_id == file_id)
         return await self._one(stmt, False)
 
-    async def scan_verdicts(self, file_ids: Iterable[str]) -> dict[str, str]:
+    async def scan_verdicts(self, file_ids: Iterable[str], organization_id: str) -> dict[str, str]:
+        """Verdicts on the files, from uploads of the organization (or of unscoped keys)."""
         ids = list(file_ids)
         if not ids:
             return {}
-        stmt = select(AttachmentVerdict).where(AttachmentVerdict.file_id.in_(ids))
+        stmt = select(AttachmentVerdict).where(
+            AttachmentVerdict.file_id.in_(ids), _uploaded_for(organization_id)
+        )
         rows = (await self.session.execute(stmt)).scalars().all()
         return {row.file_id: row.verdict for row in rows if row.file_id is not None}
 
-    async def rejected_files(self, deal_id: str) -> Sequence[AttachmentVerdict]:
+    async def rejected_files(self, deal: Deal) -> Sequence[AttachmentVerdict]:
+        """Rejected uploads for the deal by its own organization (or by unscoped keys)."""
         stmt = (
             select(AttachmentVerdict)
-            .where(AttachmentVerdict.deal_id == deal_id, AttachmentVerdict.file_id.is_(None))
+            .where(
+                AttachmentVerdict.deal_id == deal.deal_id,
+                AttachmentVerdict.file_id.is_(None),
+                _uploaded_for(deal.organization_id),
+            )
             .order_by(AttachmentVerdict.id)
         )
         return (await self.session.execute(stmt)).scalars().all()
@@ -212,3 +226,12 @@ class Repository:
         if organization_id is not None:
             stmt = stmt.where(AuditEntry.organization_id == organization_id)
         return (await self.session.execute(stmt)).scalars().all()
+
+
+def _uploaded_for(organization_id: str) -> ColumnElement[bool]:
+    # Another organization's upload naming this deal must not count for it (DESIGN.md §3
+    # rule 8); an upload by a key without organization (an admin) counts for any.
+    return or_(
+        AttachmentVerdict.organization_id.is_(None),
+        AttachmentVerdict.organization_id == organization_id,
+    )

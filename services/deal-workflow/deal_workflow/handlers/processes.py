@@ -41,11 +41,10 @@ async def run_verification_reminders(
 ) -> dict[str, Any]:
     """One ``deal.verification_reminder_due`` per organization and day, however often it runs."""
     u = Unit.of(ctx, deps)
+    scope = u.scope(command.organization_id)
     now = u.now()
     day = now.date()
-    waiting = await u.repo.deals(
-        states=AWAITING_VERIFICATION, organization_id=command.organization_id
-    )
+    waiting = await u.repo.deals(states=AWAITING_VERIFICATION, organization_id=scope)
     by_org: dict[str, list[Deal]] = defaultdict(list)
     for deal in waiting:
         if pending_too_long(deal.created_at, now):
@@ -82,9 +81,10 @@ async def run_commission_calculation(
 ) -> dict[str, Any]:
     """Recompute every eligible deal's commission, fix what differs, report what it did."""
     u = Unit.of(ctx, deps)
+    scope = u.scope(command.organization_id)
     deals = await u.repo.deals(
         states=[s.value for s in states_allowing(WorkflowAction.CALCULATE_COMMISSION)],
-        organization_id=command.organization_id,
+        organization_id=scope,
         lock=True,
     )
     counts = {Change.CREATED: 0, Change.UPDATED: 0, Change.UNCHANGED: 0}
@@ -108,15 +108,15 @@ async def run_commission_calculation(
         totals[deal.currency] += result.commission.amount
     total = sum(totals.values(), Decimal(0))
     summary = CommissionReconciled(
-        organization_id=command.organization_id,
+        organization_id=scope,
         deals_checked=len(deals),
         created=counts[Change.CREATED],
         fixed=counts[Change.UPDATED],
         total_commission=total,
     )
-    ctx.caused(COMMISSIONS_RECONCILED.type, summary, organization_id=command.organization_id)
+    ctx.caused(COMMISSIONS_RECONCILED.type, summary, organization_id=scope)
     return {
-        "organization_id": command.organization_id,
+        "organization_id": scope,
         "deals_checked": summary.deals_checked,
         "created": summary.created,
         "fixed": summary.fixed,
@@ -134,12 +134,13 @@ async def run_overdue_detection(
 ) -> dict[str, Any]:
     """Deals past due and not fully paid: status brought up to date, one notice per month."""
     u = Unit.of(ctx, deps)
+    scope = u.scope(command.organization_id)
     now = u.now()
     today = now.date()
     period = period_of(today)
     deals = await u.repo.deals(
         states=[s.value for s in states_allowing(WorkflowAction.UPDATE_PAYMENT_STATUS)],
-        organization_id=command.organization_id,
+        organization_id=scope,
         due_before=today,
         lock=True,
     )

@@ -20,6 +20,7 @@ from prs_shared.messaging import prs_events as prs
 from prs_shared.messaging.deals import PaymentStatus
 from prs_shared.messaging.files import FileProcessed, FileRejected
 from prs_shared.messaging.handlers import HandlerContext
+from prs_shared.tenancy import may_act_on
 
 ATTACHMENT = "deal_attachment"
 
@@ -241,6 +242,28 @@ async def on_payment(event: prs.Payment, ctx: HandlerContext, deps: Dependencies
     return _applied("payment", event.payment_id)
 
 
+async def _foreign_deal(u: Unit, deal_id: str | None) -> bool:
+    """Whether the upload names a deal of another organization than the uploader's.
+
+    The file-processor refuses such uploads already; this keeps a verdict that got through
+    anyway (or one about a deal not replicated yet, through its stored organization — see
+    ``Repository.rejected_files``) from affecting another organization's deal.
+    """
+    if deal_id is None or u.caller_organization is None:
+        return False
+    deal = await u.repo.deal(deal_id)
+    return deal is not None and not may_act_on(u.caller_organization, deal.organization_id)
+
+
+def _not_for_deal(entity_id: str) -> dict[str, Any]:
+    return {
+        "applied": False,
+        "entity": "file",
+        "id": entity_id,
+        "reason": "the deal is not one of the uploader's organization",
+    }
+
+
 async def on_file_processed(
     event: FileProcessed, ctx: HandlerContext, deps: Dependencies
 ) -> dict[str, Any]:
@@ -252,12 +275,15 @@ async def on_file_processed(
             "reason": "not an attachment",
         }
     u = Unit.of(ctx, deps)
+    if await _foreign_deal(u, event.deal_id):
+        return _not_for_deal(event.file_id)
     row = await u.repo.verdict_for_file(event.file_id)
     before = None if row is None else {"verdict": row.verdict}
     if row is None:
         row = AttachmentVerdict(file_id=event.file_id)
         u.repo.add(row)
     row.deal_id = event.deal_id
+    row.organization_id = u.caller_organization
     row.verdict = event.scan[:50]
     row.detail = None
     row.recorded_at = u.now()
@@ -285,10 +311,13 @@ async def on_file_rejected(
             "reason": "not a deal attachment",
         }
     u = Unit.of(ctx, deps)
+    if await _foreign_deal(u, event.deal_id):
+        return _not_for_deal(event.original_filename)
     u.repo.add(
         AttachmentVerdict(
             file_id=None,
             deal_id=event.deal_id,
+            organization_id=u.caller_organization,
             original_filename=event.original_filename[:255],
             verdict="rejected",
             detail=event.reason,

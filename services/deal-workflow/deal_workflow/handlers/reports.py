@@ -220,6 +220,8 @@ async def generate_audit_report(
     command: GenerateAuditReport, ctx: HandlerContext, deps: Dependencies
 ) -> dict[str, Any]:
     u = Unit.of(ctx, deps)
+    # Refused before anything is written: no report row, no file, no event.
+    scope = u.scope(command.organization_id)
     now = u.now()
     # The task id names the report, so the caller that queued it can find it; a redelivery
     # after a rollback rebuilds the same report under the same keys.
@@ -229,7 +231,7 @@ async def generate_audit_report(
         Report(
             report_id=report_id,
             report_type=command.report_type,
-            organization_id=command.organization_id,
+            organization_id=scope,
             days=command.days,
             status="running",
             progress=0,
@@ -239,7 +241,7 @@ async def generate_audit_report(
         )
     )
     await u.repo.flush()
-    window = Window(now - timedelta(days=command.days), now, command.organization_id)
+    window = Window(now - timedelta(days=command.days), now, scope)
     sections: list[Section] = []
     for name in names:
         sections.append(await SECTION_BUILDERS[name](u, window))
@@ -251,7 +253,7 @@ async def generate_audit_report(
     report = AuditReport(
         report_id=report_id,
         report_type=command.report_type,
-        organization_id=command.organization_id,
+        organization_id=scope,
         days=command.days,
         period_start=window.start,
         period_end=window.end,
@@ -270,12 +272,12 @@ async def generate_audit_report(
         AUDIT_REPORT_GENERATED.type,
         AuditReportGenerated(
             report_id=report_id,
-            organization_id=command.organization_id,
+            organization_id=scope,
             report_type=command.report_type,
             days=command.days,
             files=files,
         ),
-        organization_id=command.organization_id,
+        organization_id=scope,
     )
     return {
         "report_id": report_id,

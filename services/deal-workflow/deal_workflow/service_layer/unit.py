@@ -11,6 +11,9 @@ from deal_workflow.dependencies import Dependencies
 from deal_workflow.models import Deal
 from prs_shared.messaging.errors import TransientError
 from prs_shared.messaging.handlers import HandlerContext
+from prs_shared.tenancy import organization_scope
+
+SERVICE = "deal-workflow"
 
 
 @dataclass
@@ -27,15 +30,27 @@ class Unit:
     def now(self) -> datetime:
         return self.deps.clock.now()
 
+    @property
+    def caller_organization(self) -> str | None:
+        """The organization the command acts for (None: a key that may act for any)."""
+        return self.ctx.envelope.organization_id
+
+    def scope(self, requested: str | None) -> str | None:
+        """The organization a report or process run covers; another one is refused."""
+        return organization_scope(self.caller_organization, requested, service=SERVICE)
+
     async def locked_deal(self, deal_id: str) -> Deal:
-        """The deal, locked for this transaction.
+        """The caller's deal, locked for this transaction.
 
         An unknown deal is worth a retry: PRS publishes ``deal.created`` and may queue work on
-        the deal at once, and the two travel on different queues.
+        the deal at once, and the two travel on different queues. A deal of another organization
+        than the caller's is not selected at all (nor locked), so it fails exactly like an
+        unknown one — same error, same retries, same end — and nothing tells the caller it
+        exists (DESIGN.md §3 rule 8).
         """
-        deal = await self.repo.deal(deal_id, lock=True)
+        deal = await self.repo.deal(deal_id, lock=True, organization_id=self.caller_organization)
         if deal is None:
-            raise TransientError(f"deal {deal_id} is not known (yet) to deal-workflow")
+            raise TransientError(f"deal {deal_id} is not known (yet) to {SERVICE}")
         return deal
 
 

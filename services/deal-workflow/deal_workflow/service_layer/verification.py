@@ -58,10 +58,10 @@ async def gather(u: Unit, deal: Deal) -> VerificationInput:
         ),
         other_deals=[deal_facts(o) for o in others],
         payments=[PaymentFacts(p.payment_id, p.amount, p.currency) for p in payments],
-        scan_verdicts=await u.repo.scan_verdicts(deal.attachment_ids),
+        scan_verdicts=await u.repo.scan_verdicts(deal.attachment_ids, deal.organization_id),
         rejected_files=[
             RejectedFile(r.original_filename or "(unnamed)", r.detail or "rejected")
-            for r in await u.repo.rejected_files(deal.deal_id)
+            for r in await u.repo.rejected_files(deal)
         ],
     )
 

@@ -4,7 +4,7 @@ Nothing goes through the gateway. The command publishes ``organization.created``
 ``user.created``, ``deal.created`` and ``payment.recorded`` snapshots (see
 ``prs_shared.messaging.prs_events``) to the events exchange of ``$PRS_NAMESPACE`` on
 ``$AMQP_URL``, with publisher confirms, after declaring the base topology. The services that keep
-replicas (deal-workflow, notifier) pick them up from there.
+replicas (deal-workflow, notifier, file-processor) pick them up from there.
 
 The data, per organization (ids start with ``--prefix``, ``demo`` by default):
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from file_processor import owners
 from file_processor.handlers import FileDeps, handle_process_file
 from file_processor.processing import Pipeline
 from file_processor.rejections import RejectionLog
@@ -24,6 +25,7 @@ from file_processor.settings import FileProcessorSettings
 from prs_shared.db.engine import create_engine, is_sqlite, session_factory
 from prs_shared.db.migrations import upgrade
 from prs_shared.diagnostics import base_registry
+from prs_shared.messaging import prs_events
 from prs_shared.messaging.envelope import utcnow
 from prs_shared.messaging.files import PROCESS_FILE
 from prs_shared.messaging.handlers import HandlerRegistry
@@ -92,6 +94,12 @@ def handlers(components: Components) -> HandlerRegistry:
     registry = base_registry()
     deps = FileDeps(components.pipeline, components.rejections, components.clock)
     registry.register(PROCESS_FILE.type, functools.partial(handle_process_file, deps=deps))
+    # Whose users and deals are whose: registering the events binds the service's events queue.
+    clock = components.clock
+    for spec in (prs_events.USER_CREATED, prs_events.USER_CHANGED):
+        registry.register(spec.type, functools.partial(owners.on_user, clock=clock))
+    for spec in (prs_events.DEAL_CREATED, prs_events.DEAL_CHANGED):
+        registry.register(spec.type, functools.partial(owners.on_deal, clock=clock))
     return registry
 
 

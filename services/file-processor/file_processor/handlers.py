@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 
 from file_processor.models import ScanResult, StoredFile
+from file_processor.owners import ensure_callers
 from file_processor.processing import FileRefused, Pipeline, file_id_for, owner_key
 from file_processor.rejections import Rejection, RejectionLog
 from prs_shared.messaging.errors import PermanentError
@@ -38,6 +39,9 @@ class FileDeps:
 async def handle_process_file(
     command: ProcessFile, ctx: HandlerContext, deps: FileDeps
 ) -> dict[str, Any]:
+    # Before the upload is even read: a file for another organization's user or deal leaves no
+    # stored file, scan result or event behind (see file_processor.owners).
+    await ensure_callers(ctx.session, command, ctx.envelope.organization_id)
     try:
         return await _process(command, ctx, deps)
     except FileRefused as refusal:
@@ -47,7 +51,8 @@ async def handle_process_file(
 
 async def _process(command: ProcessFile, ctx: HandlerContext, deps: FileDeps) -> dict[str, Any]:
     upload = await deps.pipeline.load(command)
-    file_id = file_id_for(command)
+    organization_id = ctx.envelope.organization_id
+    file_id = file_id_for(command, organization_id)
     existing = await ctx.session.scalar(select(StoredFile).where(StoredFile.file_id == file_id))
     if existing is not None:
         # The same content for the same owner again: stored already, say so once more.
@@ -58,7 +63,7 @@ async def _process(command: ProcessFile, ctx: HandlerContext, deps: FileDeps) ->
     stored = StoredFile(
         file_id=file_id,
         file_type=command.file_type,
-        owner_key=owner_key(command),
+        owner_key=owner_key(command, organization_id),
         user_id=command.user_id,
         deal_id=command.deal_id,
         original_filename=command.original_filename,

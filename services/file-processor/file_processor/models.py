@@ -60,3 +60,16 @@ class ScanResult(Base):
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     scanner: Mapped[str] = mapped_column(String(100))
     scanned_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class KnownOwner(Base):
+    """The organization of a user or deal files may belong to, from PRS snapshots."""
+
+    __tablename__ = "known_owners"
+
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    """``user`` or ``deal``."""
+    owner_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

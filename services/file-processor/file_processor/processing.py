@@ -58,15 +58,27 @@ class Processed:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-def owner_key(command: ProcessFile) -> str:
+def owner_key(command: ProcessFile, organization_id: str | None = None) -> str:
+    """Who the file belongs to: its user or deal, else the uploader's organization.
+
+    A file without user or deal from a scoped key belongs to that key's organization, so the
+    same content uploaded by two organizations is two files: neither learns of the other's
+    upload through a duplicate.
+    """
     if command.file_type == PROFILE_PICTURE:
-        return f"user:{command.user_id}" if command.user_id else "anonymous"
-    return f"deal:{command.deal_id}" if command.deal_id else "unassigned"
+        if command.user_id:
+            return f"user:{command.user_id}"
+        ownerless = "anonymous"
+    elif command.deal_id:
+        return f"deal:{command.deal_id}"
+    else:
+        ownerless = "unassigned"
+    return ownerless if organization_id is None else f"{ownerless}@org:{organization_id}"
 
 
-def file_id_for(command: ProcessFile) -> str:
+def file_id_for(command: ProcessFile, organization_id: str | None = None) -> str:
     """Same content, file type and owner → same id (and the same keys in the file store)."""
-    name = f"{command.file_type}|{owner_key(command)}|{command.sha256}"
+    name = f"{command.file_type}|{owner_key(command, organization_id)}|{command.sha256}"
     return str(uuid.uuid5(FILE_ID_NAMESPACE, name))
 
 

@@ -7,10 +7,12 @@ import hashlib
 import io
 import struct
 import zlib
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +21,19 @@ from fpdf import FPDF
 from PIL import Image
 from pypdf import PdfWriter
 from pypdf.generic import DictionaryObject, NameObject, TextStringObject
+from sqlalchemy import select
 
 from file_processor.bootstrap import FileProcessorHost, bootstrap
+from file_processor.models import KnownOwner
 from file_processor.processing import Pipeline
 from file_processor.scanning import BuiltinScanner
 from file_processor.settings import FileProcessorSettings
+from prs_shared.messaging import prs_events as prs
+from prs_shared.messaging.envelope import Envelope
 from prs_shared.messaging.files import ProcessFile
+from prs_shared.messaging.publisher import Publisher
 from prs_shared.storage import LocalFileStore
+from prs_shared.testing.fixtures import eventually
 
 # --- real files -------------------------------------------------------------------------------
 
@@ -235,5 +243,60 @@ def run_file_processor(fp_settings: Callable[..., FileProcessorSettings]) -> Hos
             yield host
         finally:
             await host.stop()
+
+    return run
+
+
+Introduce = Callable[..., Awaitable[None]]
+
+
+@pytest.fixture
+def introduce(publisher: Publisher) -> Introduce:
+    """``await introduce(host, org, users=[...], deals=[...])``: PRS tells the service who is
+    whose, and the call returns once the service has stored it."""
+
+    async def run(
+        host: FileProcessorHost,
+        organization_id: str,
+        *,
+        users: Sequence[str] = (),
+        deals: Sequence[str] = (),
+    ) -> None:
+        events = [
+            Envelope(
+                type=prs.USER_CREATED.type,
+                organization_id=organization_id,
+                payload=prs.User(
+                    user_id=user_id,
+                    organization_id=organization_id,
+                    email=f"{user_id}@{organization_id}.example",
+                    full_name=f"User {user_id}",
+                ).model_dump(mode="json"),
+            )
+            for user_id in users
+        ] + [
+            Envelope(
+                type=prs.DEAL_CREATED.type,
+                organization_id=organization_id,
+                payload=prs.Deal(
+                    deal_id=deal_id,
+                    organization_id=organization_id,
+                    client_name="Globex",
+                    value=Decimal("100.00"),
+                    currency="USD",
+                    created_at=datetime(2026, 11, 1, tzinfo=UTC),
+                ).model_dump(mode="json"),
+            )
+            for deal_id in deals
+        ]
+        await publisher.publish_many(events)
+        wanted = {("user", u) for u in users} | {("deal", d) for d in deals}
+
+        async def stored() -> bool:
+            async with host.sessions() as session:
+                rows = await session.execute(select(KnownOwner.kind, KnownOwner.owner_id))
+                return wanted <= {(kind, owner) for kind, owner in rows}
+
+        await eventually(stored, message=f"owners {sorted(wanted)} stored")
 
     return run

@@ -24,11 +24,12 @@ def command_envelope(command, **fields) -> Envelope:
 
 
 async def test_a_profile_picture_is_processed_and_announced(
-    database_url, run_file_processor, publisher, tap, uploads, files, tmp_path
+    database_url, run_file_processor, publisher, tap, uploads, files, tmp_path, introduce
 ):
     events = await tap("file.#", "task.#")
     command = uploads.put(files.jpeg_with_exif(), "me.jpg")
     async with run_file_processor(database_url) as host:
+        await introduce(host, "org-1", users=["u-1"])
         first = command_envelope(command)
         await publisher.publish(first)
         seen = await events.wait_for(
@@ -63,11 +64,12 @@ async def test_a_profile_picture_is_processed_and_announced(
 
 
 async def test_a_rejected_attachment_fails_its_task_and_is_announced(
-    database_url, run_file_processor, publisher, tap, uploads, files, broker, topology
+    database_url, run_file_processor, publisher, tap, uploads, files, broker, topology, introduce
 ):
     events = await tap("file.#", "task.#")
     command = uploads.put(files.pdf_with_javascript(), "terms.pdf", "deal_attachment")
     async with run_file_processor(database_url) as host:
+        await introduce(host, "org-1", deals=["d-1"])
         envelope = command_envelope(command)
         await publisher.publish(envelope)
         await events.wait_for(lambda s: {"task.failed", "file.rejected"} <= {e.type for e in s})

@@ -1,4 +1,6 @@
-"""``python -m bench``: the raw broker ceiling, PRS Tasks and the Celery baseline side by side.
+"""``python -m bench``: PRS Tasks, the raw broker ceiling and the peer task systems side by side.
+
+The peers are Celery with the seed's settings, Dramatiq and a FastStream subscriber.
 
 Every section runs against the same RabbitMQ with the same durability and its own names (a fresh
 namespace, databases and queues per run, removed afterwards). A further section is one more entry
@@ -23,7 +25,9 @@ from pathlib import Path
 from bench.broker import run_project, run_raw
 from bench.celery_baseline import run_celery
 from bench.common import REPO_ROOT, SectionResult, amqp_url, redacted, warmup_count
+from bench.dramatiq_baseline import run_dramatiq
 from bench.email import run_email_bench
+from bench.faststream_baseline import run_faststream
 from bench.files import run_file_bench
 from bench.gateway_http import run_gateway_http
 from bench.report import render, write_json
@@ -58,6 +62,15 @@ async def _project_sqlite(run: Run) -> SectionResult:
 async def _celery(run: Run) -> SectionResult:
     # Celery's client is synchronous; a thread keeps it off the event loop.
     return await asyncio.to_thread(run_celery, run.n, run.run_id, run.log_dir, run.redis_url)
+
+
+async def _dramatiq(run: Run) -> SectionResult:
+    # Dramatiq's RabbitMQ client (pika) is synchronous too.
+    return await asyncio.to_thread(run_dramatiq, run.n, run.run_id, run.log_dir, run.redis_url)
+
+
+async def _faststream(run: Run) -> SectionResult:
+    return await run_faststream(run.n, run.run_id, run.log_dir)
 
 
 async def _gateway_http(run: Run) -> list[SectionResult]:
@@ -129,6 +142,8 @@ SECTIONS: dict[str, Section] = {
     "pg": _project_pg,
     "sqlite": _project_sqlite,
     "celery": _celery,
+    "dramatiq": _dramatiq,
+    "faststream": _faststream,
     "gateway": _gateway_http,
     "email": _email,
     "files": _files,
@@ -156,7 +171,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--redis-url",
         default=os.environ.get("PRS_BENCH_REDIS_URL", DEFAULT_REDIS_URL),
-        help="Celery result backend; env PRS_BENCH_REDIS_URL",
+        help="Celery result backend and Dramatiq completions; env PRS_BENCH_REDIS_URL",
     )
     args = parser.parse_args(argv)
     unknown = set(args.only.split(",")) - set(SECTIONS)

@@ -80,7 +80,12 @@ def _ping() -> Envelope:
     return Envelope(type=PING.type, payload={}, task_id=uuid4(), priority=Priority.MEDIUM)
 
 
-def _phase_timeout(n: int) -> float:
+def command_size() -> int:
+    """Bytes of a project command on the wire; the raw and peer lines pad their bodies to it."""
+    return len(_ping().model_dump_json())
+
+
+def phase_timeout(n: int) -> float:
     """Generous: a stuck section should fail with a message, not hang the whole run."""
     return 60.0 + n / 50
 
@@ -116,10 +121,10 @@ async def _raw_consume(url: str, queue_name: str, phases: list[int], conn: Conne
         await connection.close()
 
 
-async def _recv(conn: Connection, timeout: float) -> tuple[str, float, list[float]]:
+async def recv_report(conn: Connection, timeout: float) -> tuple[str, float, list[float]]:
     def wait() -> tuple[str, float, list[float]]:
         if not conn.poll(timeout):
-            raise TimeoutError(f"raw consumer silent for {timeout:.0f}s")
+            raise TimeoutError(f"consumer silent for {timeout:.0f}s")
         message: tuple[str, float, list[float]] = conn.recv()
         return message
 
@@ -167,7 +172,7 @@ async def run_raw(n: int, namespace: str) -> SectionResult:
     )
     queue = f"{namespace}raw"
     # The raw messages weigh what a project command weighs on the wire.
-    body_size = len(_ping().model_dump_json())
+    body_size = command_size()
     warmup = warmup_count(n)
     connection = await aio_pika.connect(amqp_url())
     ctx = multiprocessing.get_context("spawn")
@@ -179,13 +184,13 @@ async def run_raw(n: int, namespace: str) -> SectionResult:
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         await channel.declare_queue(queue, durable=True)
         consumer.start()
-        await _recv(receiver, 30)
+        await recv_report(receiver, 30)
         await _raw_publish(channel, queue, warmup, body_size)
-        await _recv(receiver, _phase_timeout(warmup))
+        await recv_report(receiver, phase_timeout(warmup))
         meter = CpuMeter({os.getpid(): "bench publisher", consumer.pid or -1: "consumer"})
         meter.start()
         first = await _raw_publish(channel, queue, n, body_size)
-        _, last_ack, latencies = await _recv(receiver, _phase_timeout(n))
+        _, last_ack, latencies = await recv_report(receiver, phase_timeout(n))
         spent = meter.stop()
         result.completed = len(latencies)
         result.seconds = last_ack - first
@@ -382,7 +387,7 @@ async def _run_tasks(
 ) -> tuple[_Watch, float]:
     watch = _Watch()
     watcher = asyncio.ensure_future(
-        _watch_registry(engine, watch, count, _phase_timeout(count), children)
+        _watch_registry(engine, watch, count, phase_timeout(count), children)
     )
     try:
         first = await _publish_tasks(publisher, count, watch)

@@ -89,7 +89,12 @@ class Child:
     of sharing the benchmark's; its output goes to a log file shown when something fails."""
 
     def __init__(
-        self, name: str, argv: Sequence[str], env: Mapping[str, str], log_dir: Path
+        self,
+        name: str,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        log_dir: Path,
+        pass_fds: Sequence[int] = (),
     ) -> None:
         self.name = name
         self.log_path = log_dir / f"{name}.log"
@@ -104,6 +109,8 @@ class Child:
             # Own process group: a terminal Ctrl-C reaches the benchmark, which then stops its
             # children in order instead of all of them dying mid-transaction at once.
             start_new_session=True,
+            # Descriptors the child reports on (a pipe end), left open across the exec.
+            pass_fds=tuple(pass_fds),
         )
 
     def check_alive(self) -> None:

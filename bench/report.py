@@ -21,6 +21,14 @@ EMAIL_TARGET = 1.5
 # Faster than naive Pillow while also validating and scanning.
 FILES_TARGET = 1.0
 PROJECT_KEYS = ("project_pg", "project_sqlite")
+# What each project line is compared with, in column order: the key of the line, its column
+# heading, and the target of the ratio (None: a peer measured for comparison, with no target).
+BASELINES: tuple[tuple[str, str, float | None], ...] = (
+    ("raw", "vs raw", RAW_TARGET),
+    ("celery", "vs Celery", CELERY_TARGET),
+    ("dramatiq", "vs Dramatiq", None),
+    ("faststream", "vs FastStream", None),
+)
 
 
 def own_cpu_ms(result: SectionResult) -> float | None:
@@ -36,13 +44,13 @@ class Ratio:
     project: str
     baseline: str
     value: float
-    target: float
+    target: float | None
     # The same ratio from CPU per task instead of wall-clock rate; it holds on a busy machine.
     by_cpu: float | None = None
 
     @property
-    def met(self) -> bool:
-        return self.value >= self.target
+    def met(self) -> bool | None:
+        return None if self.target is None else self.value >= self.target
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -62,7 +70,7 @@ def ratios(results: Sequence[SectionResult]) -> list[Ratio]:
         project = by_key.get(key)
         if project is None or project.rate is None:
             continue
-        for baseline, target in (("celery", CELERY_TARGET), ("raw", RAW_TARGET)):
+        for baseline, _, target in BASELINES:
             base = by_key.get(baseline)
             if base is not None and base.rate:
                 project_cpu, base_cpu = own_cpu_ms(project), own_cpu_ms(base)
@@ -81,29 +89,43 @@ def ratios(results: Sequence[SectionResult]) -> list[Ratio]:
 
 
 def _num(value: float | None, fmt: str) -> str:
-    return "-" if value is None else format(value, fmt)
+    # A missing figure keeps its column's width.
+    return format("-", f">{fmt.split('.')[0]}") if value is None else format(value, fmt)
 
 
 def _pct(value: Any) -> str:
     return "-" if value is None else f"{value:.0f}%"
 
 
+# Against a peer task system a ratio reads as a factor; against anything else as a share.
+PEERS = ("celery", "dramatiq", "faststream")
+
+
 def _ratio_text(ratio: Ratio, value: float | None = None) -> str:
     value = ratio.value if value is None else value
-    return f"{value:.2f}x" if ratio.baseline == "celery" else f"{value:.0%}"
+    return f"{value:.2f}x" if ratio.baseline in PEERS else f"{value:.0%}"
 
 
 def _target_text(ratio: Ratio) -> str:
-    return f">= {ratio.target:g}x" if ratio.baseline == "celery" else f">= {ratio.target:.0%}"
+    """``(target >= 4x): met``, or ``(no target)`` for a peer measured only for comparison."""
+    if ratio.target is None:
+        return "(no target)"
+    target = f">= {ratio.target:g}x" if ratio.baseline in PEERS else f">= {ratio.target:.0%}"
+    return f"(target {target}): {'met' if ratio.met else 'NOT met'}"
 
 
 def render(results: Sequence[SectionResult], header: str) -> str:
     found = ratios(results)
     lookup = {(r.project, r.baseline): r for r in found}
     lines = [header, ""]
+    # A column per baseline some project line is compared with in this run.
+    compared = [
+        (key, title) for key, title, _ in BASELINES if any(f.baseline == key for f in found)
+    ]
     columns = (
         f"{'section':<34} {'rate':>9} {'unit':<8} {'time s':>7} {'p50 ms':>8} {'p99 ms':>8} "
-        f"{'vs raw':>7} {'vs Celery':>9} {'CPU ms':>6} {'others':>6}"
+        + "".join(f"{title:>{max(7, len(title))}} " for _, title in compared)
+        + f"{'CPU ms':>6} {'others':>6}"
     )
     lines += [columns, "-" * len(columns)]
     for r in results:
@@ -111,30 +133,26 @@ def render(results: Sequence[SectionResult], header: str) -> str:
             first_line = (r.error or "no result").splitlines()[0]
             lines.append(f"{r.label:<34} FAILED: {first_line}")
             continue
-        vs_raw = lookup.get((r.key, "raw"))
-        vs_celery = lookup.get((r.key, "celery"))
+        cells = ""
+        for key, title in compared:
+            ratio = lookup.get((r.key, key))
+            cells += f"{_ratio_text(ratio) if ratio else '':>{max(7, len(title))}} "
         lines.append(
             f"{r.label:<34} {_num(r.rate, '9.0f')} {r.unit:<8} {_num(r.seconds, '7.2f')} "
-            f"{_num(r.p50_ms, '8.1f')} {_num(r.p99_ms, '8.1f')} "
-            f"{_ratio_text(vs_raw) if vs_raw else '':>7} "
-            f"{_ratio_text(vs_celery) if vs_celery else '':>9} "
+            f"{_num(r.p50_ms, '8.1f')} {_num(r.p99_ms, '8.1f')} {cells}"
             f"{_num(own_cpu_ms(r), '6.2f')} {_pct(r.extra.get('other_load_pct')):>6}"
         )
     if found:
         labels = {r.key: r.label for r in results}
-        lines += ["", "Targets"]
+        lines += ["", "Ratios (rate against rate; the target where one is set)"]
         for ratio in found:
             name = f"{labels[ratio.project]} / {labels[ratio.baseline]}"
-            verdict = "met" if ratio.met else "NOT met"
             by_cpu = (
                 ""
                 if ratio.by_cpu is None
                 else f"; by CPU per task {_ratio_text(ratio, ratio.by_cpu)}"
             )
-            lines.append(
-                f"  {name:<62} {_ratio_text(ratio):>7}  (target {_target_text(ratio)}): "
-                f"{verdict}{by_cpu}"
-            )
+            lines.append(f"  {name:<62} {_ratio_text(ratio):>7}  {_target_text(ratio)}{by_cpu}")
     lines += [
         "",
         "CPU ms: CPU per task (message) of the section's own processes and servers, all cores",

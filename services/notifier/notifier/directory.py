@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notifier.models import DirectoryOrganization, DirectoryUser
@@ -46,6 +46,34 @@ async def upsert_organization(session: AsyncSession, snapshot: Organization, now
 
 async def get_user(session: AsyncSession, user_id: str) -> DirectoryUser | None:
     return await session.get(DirectoryUser, user_id)
+
+
+async def user_of(
+    session: AsyncSession, user_id: str, organization_id: str | None
+) -> DirectoryUser | None:
+    """The user, if of ``organization_id`` (any organization when None).
+
+    The organization is part of the query: a user of another organization is not found, exactly
+    like an unknown one.
+    """
+    stmt = select(DirectoryUser).where(DirectoryUser.user_id == user_id)
+    if organization_id is not None:
+        stmt = stmt.where(DirectoryUser.organization_id == organization_id)
+    return (await session.scalars(stmt)).first()
+
+
+async def has_address(session: AsyncSession, organization_id: str, address: str) -> bool:
+    """Whether an active user of the organization has this address (case-insensitive)."""
+    found = await session.scalar(
+        select(DirectoryUser.user_id)
+        .where(
+            DirectoryUser.organization_id == organization_id,
+            DirectoryUser.active,
+            func.lower(DirectoryUser.email) == address.lower(),
+        )
+        .limit(1)
+    )
+    return found is not None
 
 
 async def organization_name(session: AsyncSession, organization_id: str | None) -> str | None:

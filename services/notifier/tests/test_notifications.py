@@ -124,7 +124,9 @@ async def test_every_notification_type_reaches_its_recipients_with_the_organizat
             ["vic@acme.example.com", "bo@acme.example.com"],
         ),
         (
+            # An address outside every organization: only a key without organization may.
             send(
+                org=None,
                 notification_type="audit_report_ready",
                 recipient_type="email",
                 email="auditor@partner.example.com",
@@ -211,7 +213,10 @@ async def test_unknown_inactive_and_foreign_users_fail_permanently_with_a_clear_
         reasons[envelope.id] = outcome.error or ""
     assert "unknown user 'u-nobody'" in reasons[unknown.id]
     assert "inactive" in reasons[inactive.id]
-    assert "does not belong to organization" in reasons[foreign.id]
+    # Another organization's user reads exactly like an unknown one: no existence leak.
+    assert reasons[foreign.id].replace("u-other", "<id>") == reasons[unknown.id].replace(
+        "u-nobody", "<id>"
+    )
     assert smtp_sink.received == []
 
 

@@ -41,6 +41,7 @@ from prs_shared.messaging.deals import (
     PaymentStatusChanged,
     VerificationReminderDue,
 )
+from prs_shared.messaging.errors import PermanentError
 from prs_shared.messaging.handlers import HandlerContext
 from prs_shared.messaging.notifications import (
     SEND_NOTIFICATION,
@@ -48,6 +49,7 @@ from prs_shared.messaging.notifications import (
     SendNotification,
 )
 from prs_shared.messaging.prs_events import UserRole
+from prs_shared.tenancy import may_act_on
 
 Clock = Callable[[], datetime]
 
@@ -170,8 +172,9 @@ async def on_audit_report_generated(
 ) -> dict[str, Any]:
     org_id = payload.organization_id
     users: list[str] = []
+    # A requester of another organization than the report's is not told about it.
     requester = (
-        await directory.get_user(ctx.session, payload.requested_by)
+        await directory.user_of(ctx.session, payload.requested_by, org_id)
         if payload.requested_by
         else None
     )
@@ -221,6 +224,14 @@ async def _notify(
     deal_id: str | None = None,
     data: dict[str, Any],
 ) -> dict[str, Any]:
+    caller = ctx.envelope.organization_id
+    if not may_act_on(caller, organization_id):
+        # Deal-workflow announces an organization's event in that organization's name; one
+        # carried by another organization's message is refused before anyone is emailed or any
+        # webhook is staged (DESIGN.md §3 rule 8).
+        raise PermanentError(
+            f"an event of organization {organization_id!r} came in a message of {caller!r}"
+        )
     unique = list(dict.fromkeys(user_ids))
     for user_id in unique:
         command = SendNotification(

@@ -114,22 +114,33 @@ async def handle_send_notification(
 async def resolve_recipients(
     session: AsyncSession, payload: SendNotification, organization_id: str | None
 ) -> list[Addressee]:
-    """Who gets the email. Failures to resolve are permanent: the same request fails again."""
+    """Who gets the email. Failures to resolve are permanent: the same request fails again.
+
+    ``organization_id`` is the caller's organization (None: a key that may act for any). A user
+    of another organization is refused exactly like an unknown user, so the answer never tells
+    a caller that a user id exists elsewhere (DESIGN.md §3 rule 8).
+    """
     if payload.recipient_type == "email":
-        # Only admins may address mail freely; the gateway enforces that before it gets here.
         assert payload.email is not None
-        return [Addressee(Recipient(address=str(payload.email)), organization_id)]
+        address = str(payload.email)
+        # The gateway lets only admin keys name an address. A scoped one may only reach its own
+        # organization's people: PRS tells the notifier no organization's mail domains, and a
+        # domain guessed from users' addresses may be a public mail provider, so the address
+        # itself must be one of the organization's active users'.
+        if organization_id is not None and not await directory.has_address(
+            session, organization_id, address
+        ):
+            raise PermanentError(
+                f"no active user of organization {organization_id!r} has the address {address!r}"
+            )
+        return [Addressee(Recipient(address=address), organization_id)]
     if payload.recipient_type == "user":
         assert payload.user_id is not None
-        user = await directory.get_user(session, payload.user_id)
+        user = await directory.user_of(session, payload.user_id, organization_id)
         if user is None:
             raise PermanentError(
                 f"unknown user {payload.user_id!r}: no user.created event for it has reached "
                 "the notifier"
-            )
-        if organization_id is not None and user.organization_id != organization_id:
-            raise PermanentError(
-                f"user {payload.user_id!r} does not belong to organization {organization_id!r}"
             )
         if not user.active:
             raise PermanentError(f"user {payload.user_id!r} is inactive")

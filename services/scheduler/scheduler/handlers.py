@@ -22,9 +22,14 @@ async def handle_run_now(
     The run is keyed by the current second, so asking twice within one second runs the job once.
     Any instance may serve this; it needs no lease, because it is not a scheduled time.
     """
-    job = jobs.get(payload.job)
+    # Every job runs for all organizations, so only a caller without organization may start one;
+    # to a scoped caller no job exists (DESIGN.md §3 rule 8), and the refusal says so in the
+    # words used for an unknown job, without listing the schedule.
+    scoped = ctx.envelope.organization_id is not None
+    job = None if scoped else jobs.get(payload.job)
     if job is None:
-        raise PermanentError(f"no job {payload.job!r} in the schedule; jobs: {sorted(jobs)}")
+        listing = "" if scoped else f"; jobs: {sorted(jobs)}"
+        raise PermanentError(f"no job {payload.job!r} in the schedule{listing}")
     now = clock.now()
     scheduled_for = now.replace(microsecond=0)
     envelope = await record_run(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from prs_shared.messaging.envelope import Envelope
@@ -10,8 +11,8 @@ from prs_shared.messaging.topology import Topology
 from prs_shared.testing.fixtures import eventually
 
 
-def run_now(job: str) -> Envelope:
-    return Envelope(type=RUN_JOB_NOW.type, payload={"job": job})
+def run_now(job: str, organization_id: str | None = None) -> Envelope:
+    return Envelope(type=RUN_JOB_NOW.type, payload={"job": job}, organization_id=organization_id)
 
 
 async def test_an_operator_runs_a_job_now_once_per_second(
@@ -81,3 +82,31 @@ async def test_an_unknown_job_is_dead_lettered_at_once(
 
         await eventually(dead_lettered, message="disabled job refused")
         assert [r for r in await kit.all_runs(host.sessions) if r.source == "manual"] == []
+
+
+async def test_a_caller_of_one_organization_cannot_run_a_job_of_every_organization(
+    database_url: str,
+    run_scheduler: Any,
+    clock: Any,
+    publisher: Any,
+    broker_view: Any,
+    kit: Any,
+    tap: Any,
+) -> None:
+    """A job covers all organizations; to a scoped caller it is as unknown as a made-up one."""
+    events = await tap("task.#")
+    real = run_now("commission_calculation", "org-1").model_copy(update={"task_id": uuid.uuid4()})
+    made_up = run_now("no_such_job", "org-1").model_copy(update={"task_id": uuid.uuid4()})
+    async with run_scheduler(database_url, clock) as host:
+        await publisher.publish_many([real, made_up])
+
+        def failures(seen: list[Envelope]) -> dict[Any, str]:
+            return {e.task_id: e.payload["error"] for e in seen if e.type == "task.failed"}
+
+        await events.wait_for(lambda seen: len(failures(seen)) == 2)
+        assert [r for r in await kit.all_runs(host.sessions) if r.source == "manual"] == []
+        assert await broker_view.count("business_processes") == 0
+    errors = failures(events.seen)
+    assert errors[real.task_id].replace("commission_calculation", "<job>") == errors[
+        made_up.task_id
+    ].replace("no_such_job", "<job>")

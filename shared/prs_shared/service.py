@@ -4,15 +4,18 @@ metrics and SIGTERM — wired the same way in every service's composition root."
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import aio_pika
 from aio_pika.abc import AbstractRobustConnection
 from prometheus_client import start_http_server
 from sqlalchemy.ext.asyncio import AsyncEngine
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
 from prs_shared.db.engine import SessionFactory, create_engine, is_sqlite, session_factory
 from prs_shared.db.migrations import upgrade
@@ -23,21 +26,68 @@ from prs_shared.messaging.messages import HEARTBEAT, Heartbeat
 from prs_shared.messaging.outbox import OutboxRelay
 from prs_shared.messaging.publisher import Publisher
 from prs_shared.messaging.runtime import RetryPolicy, Runtime, worker_id
-from prs_shared.messaging.topology import Topology, declare_base
+from prs_shared.messaging.subscription import Subscription, dispatch
+from prs_shared.messaging.topology import Topology, declare_base, declare_work_queue
 from prs_shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
 BackgroundJob = Callable[["ServiceHost"], Awaitable[None]]
+MoreSubscriptions = Callable[["ServiceHost"], Sequence[Subscription]]
+
+
+class StartupError(SystemExit):
+    """A service cannot start for a reason the operator must fix; the message says which."""
+
+
+def _broker_address(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.hostname or 'localhost'}:{parts.port or 5672}"
+
+
+def _log_broker_wait(settings: ServiceSettings, state: RetryCallState) -> None:
+    exc = state.outcome.exception() if state.outcome is not None else None
+    wait = state.next_action.sleep if state.next_action is not None else 0.0
+    log.warning(
+        "RabbitMQ is not answering at %s (%s); retrying in %.0fs",
+        _broker_address(settings.amqp_url),
+        type(exc).__name__ if exc else "no answer",
+        wait,
+    )
 
 
 async def connect(settings: ServiceSettings, name: str) -> AbstractRobustConnection:
-    """A robust connection (reconnects and restores channels, queues and consumers)."""
-    return await aio_pika.connect_robust(
-        settings.amqp_url,
-        client_properties={"connection_name": name},
-        reconnect_interval=1.0,
-    )
+    """A robust connection (reconnects and restores channels, queues and consumers).
+
+    A broker that is down when the service starts is waited for with growing pauses (a line in
+    the log each time, no traceback), as it is when it goes away later.
+    """
+    async for attempt in AsyncRetrying(
+        retry=retry_if_exception_type((ConnectionError, OSError, asyncio.TimeoutError)),
+        wait=wait_exponential(multiplier=0.5, max=15),
+        before_sleep=functools.partial(_log_broker_wait, settings),
+        reraise=True,
+    ):
+        with attempt:
+            return await aio_pika.connect_robust(
+                settings.amqp_url,
+                client_properties={"connection_name": name},
+                reconnect_interval=1.0,
+            )
+    raise AssertionError("unreachable")  # AsyncRetrying either returns or raises
+
+
+def serve_metrics(settings: ServiceSettings) -> None:
+    try:
+        start_http_server(settings.metrics_port, addr=settings.metrics_host)
+    except OSError as exc:
+        field = type(settings).model_fields["metrics_port"]
+        variable = field.validation_alias or "PRS_METRICS_PORT"
+        raise StartupError(
+            f"{settings.service_name}: cannot serve metrics on "
+            f"{settings.metrics_host}:{settings.metrics_port} ({exc.strerror or exc}); "
+            f"set {variable} to a free port, or 0 to turn the endpoint off"
+        ) from None
 
 
 class ServiceHost:
@@ -51,6 +101,7 @@ class ServiceHost:
         command_queues: Sequence[str],
         migrations: Path,
         background: Sequence[BackgroundJob] = (),
+        subscriptions: MoreSubscriptions | None = None,
     ) -> None:
         self.settings = settings
         self.service = settings.service_name
@@ -61,6 +112,7 @@ class ServiceHost:
         self._command_queues = command_queues
         self._migrations = migrations
         self._background = background
+        self._more_subscriptions = subscriptions
         self._tasks: list[asyncio.Task[None]] = []
         self._started_at = utcnow()
         self.engine: AsyncEngine
@@ -69,6 +121,41 @@ class ServiceHost:
         self.publisher: Publisher
         self.relay: OutboxRelay
         self.runtime: Runtime
+
+    def subscriptions(self) -> list[Subscription]:
+        """One subscription per command queue, one for the events this service handles."""
+        s, t = self.settings, self.topology
+        work = dispatch(self._handlers)
+        accepts = frozenset(self._handlers.types())
+        # Batch size 1: deliveries run concurrently, up to the prefetch. Larger batches commit
+        # one at a time while the previous one is being announced and acked.
+        concurrency = s.prefetch if s.batch_size == 1 else 2
+
+        def subscription(queue: str, keys: Sequence[str], exchange: str) -> Subscription:
+            return Subscription(
+                queue=queue,
+                declare=functools.partial(
+                    declare_work_queue,
+                    topology=t,
+                    queue_name=queue,
+                    routing_keys=list(keys),
+                    exchange=exchange,
+                ),
+                work=work,
+                accepts=accepts,
+                batch_size=s.batch_size,
+                batch_wait=s.batch_wait,
+                concurrency=concurrency,
+            )
+
+        subs = [
+            subscription(t.queue(name), [name], t.commands_exchange)
+            for name in self._command_queues
+        ]
+        event_types = self._handlers.event_types()
+        if event_types:
+            subs.append(subscription(t.events_queue(self.service), event_types, t.events_exchange))
+        return subs
 
     async def start(self) -> None:
         s = self.settings
@@ -88,24 +175,27 @@ class ServiceHost:
             topology=self.topology,
             sessions=self.sessions,
             publisher=self.publisher,
-            handlers=self._handlers,
-            command_queues=self._command_queues,
             prefetch=s.prefetch,
-            retry=RetryPolicy(s.max_retries, s.retry_base_delay, s.retry_max_delay),
+            retry=RetryPolicy(
+                s.max_retries, s.retry_base_delay, s.retry_max_delay, crash_limit=s.crash_limit
+            ),
             shutdown_grace=s.shutdown_grace,
             on_committed=self.relay.notify,
             started_delay=s.started_announce_delay,
             worker=self.worker,
-            batch_size=s.batch_size,
-            batch_wait=s.batch_wait,
         )
+        for sub in self.subscriptions():
+            self.runtime.subscribe(sub)
+        if self._more_subscriptions is not None:
+            for sub in self._more_subscriptions(self):
+                self.runtime.subscribe(sub)
         self._outbox_task = self._spawn(self.relay.run())
         self._spawn(self._heartbeats())
         for job in self._background:
             self._spawn(job(self))
         await self.runtime.start()
         if s.metrics_port:
-            start_http_server(s.metrics_port, addr=s.metrics_host)
+            serve_metrics(s)
         log.info("%s started as %s", self.service, self.worker)
 
     def _spawn(self, coro: Awaitable[None]) -> asyncio.Task[None]:
@@ -148,12 +238,21 @@ class ServiceHost:
             await asyncio.sleep(self.settings.heartbeat_interval)
 
     async def run_until_signalled(self) -> None:
-        """Start, wait for SIGTERM or SIGINT, stop cleanly."""
+        """Start, wait for SIGTERM or SIGINT, stop cleanly (also while still waiting to start)."""
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await self.start()
+        starting = asyncio.ensure_future(self.start())
+        stopping = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():
+            log.info("signal received while starting; exiting")
+            starting.cancel()
+            await asyncio.gather(starting, return_exceptions=True)
+            return
+        stopping.cancel()
+        starting.result()  # a failed start raises here
         await stop.wait()
         log.info("signal received; stopping")
         await self.stop()

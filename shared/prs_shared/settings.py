@@ -37,6 +37,13 @@ class ServiceSettings(BaseSettings):
     max_retries: int = Field(default=3, ge=0, le=50, description="Retries after the first try.")
     retry_base_delay: float = Field(default=1.0, gt=0, description="First retry delay, seconds.")
     retry_max_delay: float = Field(default=300.0, gt=0, description="Longest retry delay, seconds.")
+    crash_limit: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description="A message that came back unsettled (its worker died holding it) more often "
+        "than this is dead-lettered with reason crash_loop instead of run again.",
+    )
     shutdown_grace: float = Field(
         default=25.0, ge=0, description="Seconds in-flight work may take to finish on SIGTERM."
     )

@@ -58,9 +58,7 @@ async def effect_attempts(host: ServiceHost, key: str) -> list[int]:
 
 def batches(host: ServiceHost) -> tuple[int, int]:
     """(batches committed, batches rolled back and handled message by message)."""
-    loop = host.runtime.batches
-    assert loop is not None
-    return loop.committed, loop.rolled_back
+    return host.runtime.committed, host.runtime.rolled_back
 
 
 async def test_a_transient_failure_in_a_batch_retries_that_message_and_the_others_commit_once(
@@ -159,7 +157,8 @@ async def test_a_batch_unfinished_after_the_grace_period_rolls_back_and_returns_
     events = await tap("task.started")
     keys = ("batch-slow", "batch-behind", "batch-late")
     slow, behind = effect("batch-slow", sleep_ms=1500), effect("batch-behind")
-    late = effect("batch-late")  # arrives while the batch runs: waits for the next one
+    # Arrives while the batch runs and starts a second batch beside it; it is unfinished too.
+    late = effect("batch-late", sleep_ms=1500)
     async with probe_host(batch_size=16, shutdown_grace=0.3) as host:
         await publisher.publish_many([slow, behind])
         await events.wait_for(lambda s: bool(statuses(s, slow.task_id)))

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from prs_shared.db.engine import create_engine, session_factory
 from prs_shared.messaging.envelope import Envelope
+from prs_shared.messaging.headers import ERROR_HEADER, REASON_HEADER
 from prs_shared.messaging.messages import TaskLifecycle, TaskStatus
 from prs_shared.messaging.outbox import OutboxRelay, add_to_outbox
 from prs_shared.messaging.publisher import Publisher
@@ -250,3 +251,53 @@ async def test_a_relay_that_dies_between_publishing_and_removing_rows_causes_a_d
     assert {TaskLifecycle.model_validate(e.payload).status for e in events.seen} == {
         TaskStatus.SUCCEEDED
     }
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+async def test_a_message_that_kills_its_worker_is_dead_lettered_past_the_crash_limit(
+    workers: Workers,
+    publisher: Publisher,
+    tap,
+    broker: BrokerProbe,
+    topology: Topology,
+    count_effects,
+) -> None:
+    events = await tap("task.#")
+    poison = effect("poison", exit_process=True)
+    await publisher.publish(poison)
+
+    def dead_lettered(seen: list[Envelope]) -> bool:
+        return any(e.type == "task.dead_lettered" and e.task_id == poison.task_id for e in seen)
+
+    # Each worker takes the poison and dies with it; the next one counts the crash before it
+    # runs the message again. With a limit of 2, the fourth worker dead-letters it and lives.
+    crashes = 0
+    survivor = None
+    for _ in range(6):
+        proc = workers.start(PRS_CRASH_LIMIT="2")
+        for _ in range(300):
+            if proc.poll() is not None or dead_lettered(events.seen):
+                break
+            await asyncio.sleep(0.1)
+            await events.drain()
+        if proc.poll() is None:
+            survivor = proc
+            break
+        assert proc.returncode == 70, workers.logs()
+        crashes += 1
+    assert survivor is not None, workers.logs()
+    assert crashes == 3, workers.logs()
+    dead = await eventually(
+        lambda: broker.get_all(topology.dlq(topology.queue("workflow"))), message="a dead letter"
+    )
+    assert [m.headers[REASON_HEADER] for m in dead] == ["crash_loop"]
+    assert "worker holding it stopped" in str(dead[0].headers[ERROR_HEADER])
+    # The queue moves on: an ordinary task after the poison completes on the surviving worker.
+    ordinary = effect("after-the-poison")
+    await publisher.publish(ordinary)
+    await events.wait_for(
+        lambda s: any(e.type == "task.succeeded" and e.task_id == ordinary.task_id for e in s),
+        timeout=30,
+    )
+    assert await count_effects("poison") == 0
+    assert await count_effects("after-the-poison") == 1

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from gateway import registry
 from gateway.acceptor import TaskAcceptor
 from gateway.api import problems
 from gateway.api.routes import (
@@ -24,20 +23,27 @@ from gateway.api.routes import (
 )
 from gateway.auth import Role, ensure_key
 from gateway.broker_view import REGISTRY_CONSUMER, queue_names
-from gateway.dead_letters import DeadLetterArchive
+from gateway.dead_letters import archive_subscriptions
 from gateway.ratelimit import RateLimiter
+from gateway.registry import registry_subscription
 from gateway.settings import GatewaySettings
 from gateway.state import GatewayState, KeyCache
 from prs_shared.diagnostics import base_registry
-from prs_shared.messaging.batch import BatchConsumer
-from prs_shared.messaging.deals import AUDIT_REPORT_GENERATED
-from prs_shared.messaging.messages import HEARTBEAT, LIFECYCLE_STATUS_TYPES
-from prs_shared.messaging.notifications import NOTIFICATION_FAILED, NOTIFICATION_SENT
+from prs_shared.messaging.subscription import Subscription
 from prs_shared.service import ServiceHost
 from prs_shared.storage import LocalFileStore
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 COMMAND_QUEUES = ("monitoring", "maintenance")
+
+
+def gateway_subscriptions(host: ServiceHost) -> list[Subscription]:
+    """Besides its command queues: the registry's events and every dead-letter queue."""
+    t = host.topology
+    return [
+        registry_subscription(t, t.events_queue(REGISTRY_CONSUMER)),
+        *archive_subscriptions(t, queue_names(t)),
+    ]
 
 
 def build_host(settings: GatewaySettings) -> ServiceHost:
@@ -46,6 +52,7 @@ def build_host(settings: GatewaySettings) -> ServiceHost:
         handlers=base_registry(),
         command_queues=COMMAND_QUEUES,
         migrations=MIGRATIONS,
+        subscriptions=gateway_subscriptions,
     )
 
 
@@ -64,34 +71,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                     name="admin (PRS_ADMIN_API_KEY)",
                     role=Role.ADMIN,
                 )
-        consumer = BatchConsumer(
-            name=REGISTRY_CONSUMER,
-            connection=host.connection,
-            topology=host.topology,
-            sessions=host.sessions,
-            publisher=host.publisher,
-            routing_keys=[
-                *LIFECYCLE_STATUS_TYPES.values(),
-                HEARTBEAT.type,
-                AUDIT_REPORT_GENERATED.type,
-                NOTIFICATION_SENT.type,
-                NOTIFICATION_FAILED.type,
-            ],
-            handler=registry.apply_events,
-            worker=host.worker,
-        )
-        await consumer.start()
-        archive = DeadLetterArchive(
-            host.connection, host.topology, host.sessions, queue_names(host.topology)
-        )
-        await archive.start()
         acceptor = TaskAcceptor(host.sessions, host.relay.notify)
         acceptor.start()
         app.state.gateway = GatewayState(
             settings,
             host,
-            consumer,
-            archive,
             KeyCache(host),
             RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst),
             acceptor,
@@ -101,8 +85,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             yield
         finally:
             await acceptor.stop()
-            await archive.stop()
-            await consumer.stop()
             await host.stop()
 
     app = FastAPI(

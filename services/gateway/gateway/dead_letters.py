@@ -1,73 +1,106 @@
 """Dead letters move from the ``<queue>.dlq`` queues into the gateway's database.
 
 There they can be listed with their reason, inspected, replayed to their queue or purged without
-juggling messages on the broker. A message is acked on its DLQ only after its row is committed,
-so none is lost (a crash between the commit and the ack stores one twice; replaying both is
-harmless, as consumers absorb duplicates through their inbox).
+juggling messages on the broker. The archive is a subscription of the runtime like any consumer:
+a message is acked on its DLQ only after its row is committed, a batch that cannot be stored falls
+back to one message at a time, and a dead letter that still cannot be stored is retried and then
+parked in ``prs.parked`` — never requeued without a bound. Any AMQP header value can be stored:
+types JSON lacks (decimals, timestamps, bytes) are kept in a faithful text form.
 """
 
 from __future__ import annotations
 
-import asyncio
+import base64
+import functools
 import json
-import logging
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
-from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 
 from gateway.models import DeadLetter
-from prs_shared.db.engine import SessionFactory
+from prs_shared.messaging.delivery import Delivery
 from prs_shared.messaging.envelope import utcnow
-from prs_shared.messaging.runtime import (
+from prs_shared.messaging.headers import (
     ATTEMPTS_HEADER,
     ERROR_HEADER,
     ORIGINAL_QUEUE_HEADER,
     REASON_HEADER,
+    int_header,
 )
-from prs_shared.messaging.topology import Topology, declare_work_queue
+from prs_shared.messaging.subscription import Result, RetryHeaders, Scope, Subscription
+from prs_shared.messaging.topology import RETRY_QUEUE_HEADER, Topology, declare_work_queue
 
-log = logging.getLogger(__name__)
+MAX_TEXT = 10_000
+# The archive's own retries must not overwrite the failed task's x-attempt and x-last-error.
+ARCHIVE_RETRY_HEADERS = RetryHeaders(attempt="x-archive-attempt", error="x-archive-error")
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, bytes | bytearray):
-        return value.decode("utf-8", "replace")
+def _text(value: object, limit: int = MAX_TEXT) -> str:
+    # PostgreSQL text refuses NUL; everything else is kept.
+    return str(value).replace("\x00", "\ufffd")[:limit]
+
+
+def jsonable(value: Any, depth: int = 0) -> Any:
+    """A JSON form of any AMQP field value; types JSON lacks become faithful text."""
+    if depth > 20:
+        return _text(value)
+    if value is None or isinstance(value, bool | str):
+        return _text(value) if isinstance(value, str) else value
+    if isinstance(value, int):
+        # JSON integers beyond 64 bits lose precision in most readers: keep their digits.
+        return value if abs(value) < 2**63 else str(value)
+    if isinstance(value, float):
+        return value if value == value and abs(value) != float("inf") else str(value)
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        raw = bytes(value)
+        try:
+            return raw.decode("utf-8").replace("\x00", "\ufffd")
+        except UnicodeDecodeError:
+            return "base64:" + base64.b64encode(raw).decode("ascii")
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return value
+        return {_text(k, 200): jsonable(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [jsonable(v, depth + 1) for v in value]
+    return _text(repr(value))
+
+
+def _id(value: object, limit: int) -> str | None:
+    if value is None or value == "" or isinstance(value, dict | list):
+        return None
+    return _text(value, limit)
 
 
 def to_row(message: AbstractIncomingMessage, dlq_name: str) -> DeadLetter:
-    headers = _jsonable(dict(message.headers or {}))
-    origin = str(headers.get(ORIGINAL_QUEUE_HEADER) or dlq_name.removesuffix(".dlq"))
+    headers = jsonable(dict(message.headers or {}))
+    origin = _text(headers.get(ORIGINAL_QUEUE_HEADER) or dlq_name.removesuffix(".dlq"), 200)
     task_id = organization_id = None
     try:
         envelope = json.loads(message.body)
-        task_id = envelope.get("task_id")
-        organization_id = envelope.get("organization_id")
-    except (ValueError, AttributeError):
+        if isinstance(envelope, dict):
+            task_id = envelope.get("task_id")
+            organization_id = envelope.get("organization_id")
+    except ValueError:
         pass
-    reason = str(headers.get(REASON_HEADER) or _broker_reason(headers) or "unknown")
-    attempts = headers.get(ATTEMPTS_HEADER)
+    reason = headers.get(REASON_HEADER) or _broker_reason(headers) or "unknown"
+    error = headers.get(ERROR_HEADER)
     return DeadLetter(
         id=str(uuid.uuid4()),
-        message_id=message.message_id,
+        message_id=_id(message.message_id, 64),
         queue=origin,
-        message_type=message.type,
-        task_id=str(task_id) if task_id else None,
-        organization_id=str(organization_id) if organization_id else None,
-        reason=reason[:100],
-        attempts=int(attempts)
-        if isinstance(attempts, int | str) and str(attempts).isdigit()
-        else 1,
-        last_error=str(headers.get(ERROR_HEADER)) if headers.get(ERROR_HEADER) else None,
+        message_type=_id(message.type, 200),
+        task_id=_id(task_id, 36),
+        organization_id=_id(organization_id, 200),
+        reason=_text(reason, 100),
+        attempts=int_header(message.headers, ATTEMPTS_HEADER, 1),
+        last_error=_text(error) if error else None,
         headers=headers,
         body=message.body,
         dead_lettered_at=utcnow(),
@@ -82,50 +115,41 @@ def _broker_reason(headers: dict[str, Any]) -> str | None:
     return None
 
 
-class DeadLetterArchive:
-    """Consumes every DLQ of the platform into the ``dead_letters`` table."""
+async def archive(deliveries: Sequence[Delivery], scope: Scope) -> list[Result]:
+    """Store each dead letter of the batch as a row."""
+    for delivery in deliveries:
+        scope.session.add(to_row(delivery.message, delivery.queue))
+    return [None] * len(deliveries)
 
-    def __init__(
-        self,
-        connection: AbstractConnection,
-        topology: Topology,
-        sessions: SessionFactory,
-        queue_names: Sequence[str],
-    ) -> None:
-        self._connection = connection
-        self._topology = topology
-        self._sessions = sessions
-        self._queue_names = queue_names
-        self._channel: AbstractChannel | None = None
-        self._lock = asyncio.Lock()
 
-    async def start(self) -> None:
-        channel = await self._connection.channel()
-        await channel.set_qos(prefetch_count=50)
-        self._channel = channel
-        for name in self._queue_names:
-            # The work queue's declaration declares and binds its DLQ too.
-            await declare_work_queue(
-                channel, self._topology, name, [], exchange=self._topology.commands_exchange
-            )
-            dlq = await channel.declare_queue(self._topology.dlq(name), durable=True)
-            await dlq.consume(self._archive(dlq.name))
+async def _declare_dlq(
+    channel: AbstractChannel, *, topology: Topology, queue_name: str
+) -> AbstractQueue:
+    # The work queue's declaration declares and binds its DLQ; the DLQ is also bound to the way
+    # back from the delay queues, for the archive's own retries.
+    await declare_work_queue(channel, topology, queue_name, [], exchange=topology.commands_exchange)
+    dlq = await channel.declare_queue(topology.dlq(queue_name), durable=True)
+    redeliver = await channel.get_exchange(topology.redeliver_exchange, ensure=False)
+    await dlq.bind(redeliver, arguments={"x-match": "all", RETRY_QUEUE_HEADER: dlq.name})
+    return dlq
 
-    async def stop(self) -> None:
-        if self._channel is not None and not self._channel.is_closed:
-            await self._channel.close()
 
-    def _archive(self, dlq_name: str) -> Any:
-        async def on_message(message: AbstractIncomingMessage) -> None:
-            row = to_row(message, dlq_name)
-            try:
-                async with self._lock, self._sessions() as session, session.begin():
-                    session.add(row)
-            except Exception:
-                log.exception("could not archive a dead letter; it stays in %s", dlq_name)
-                await message.nack(requeue=True)
-                await asyncio.sleep(1)
-                return
-            await message.ack()
-
-        return on_message
+def archive_subscriptions(topology: Topology, queue_names: Sequence[str]) -> list[Subscription]:
+    """One subscription per DLQ of the platform's queues."""
+    return [
+        Subscription(
+            queue=topology.dlq(name),
+            declare=functools.partial(_declare_dlq, topology=topology, queue_name=name),
+            work=archive,
+            accepts=None,
+            batch_size=50,
+            batch_wait=0.01,
+            # The same message may be dead-lettered again after a replay: no inbox.
+            inbox=False,
+            announce=False,
+            dead_letter_to=("", topology.parked_queue),
+            retry_headers=ARCHIVE_RETRY_HEADERS,
+            prefetch=100,
+        )
+        for name in queue_names
+    ]

@@ -8,6 +8,7 @@ applying the same batch twice harmless.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,13 +18,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.models import Report, SentNotification, ServiceHeartbeat, Task
 from prs_shared.messaging.deals import AUDIT_REPORT_GENERATED, AuditReportGenerated
-from prs_shared.messaging.envelope import Envelope
-from prs_shared.messaging.messages import HEARTBEAT, Heartbeat, TaskLifecycle, TaskStatus
+from prs_shared.messaging.delivery import Delivery
+from prs_shared.messaging.envelope import Envelope, Priority
+from prs_shared.messaging.messages import (
+    HEARTBEAT,
+    LIFECYCLE_STATUS_TYPES,
+    Heartbeat,
+    TaskLifecycle,
+    TaskStatus,
+)
 from prs_shared.messaging.notifications import (
     NOTIFICATION_FAILED,
     NOTIFICATION_SENT,
     NotificationOutcome,
 )
+from prs_shared.messaging.subscription import Result, Scope, Subscription
+from prs_shared.messaging.topology import Topology, declare_work_queue
 
 _PHASE = {
     TaskStatus.QUEUED: 0,
@@ -69,34 +79,71 @@ def advance(task: dict[str, Any] | None, event: TaskLifecycle) -> dict[str, Any]
         changes["duration_ms"] = event.duration_ms
         changes["retry_at"] = None
     if task is None:
+        # A task the gateway did not queue (the scheduler's, another service's): the event tells
+        # what the gateway would have recorded when queuing it.
         changes.update(
             task_type=event.task_type,
             queue=event.queue,
-            priority="medium",
+            priority=(event.priority or Priority.MEDIUM).value,
+            queued_at=event.queued_at or event.at,
         )
     return changes
 
 
-async def apply_events(envelopes: Sequence[Envelope], session: AsyncSession) -> None:
-    """Batch handler: fold lifecycle events and heartbeats into the registry in one transaction."""
+REGISTRY_TYPES = (
+    *LIFECYCLE_STATUS_TYPES.values(),
+    HEARTBEAT.type,
+    AUDIT_REPORT_GENERATED.type,
+    NOTIFICATION_SENT.type,
+    NOTIFICATION_FAILED.type,
+)
+
+
+async def fold(deliveries: Sequence[Delivery], scope: Scope) -> list[Result]:
+    """Fold a batch of lifecycle events, heartbeats, reports and notification outcomes into the
+    registry, in the batch's one transaction."""
+    session = scope.session
     lifecycle: list[tuple[Envelope, TaskLifecycle]] = []
-    beats: dict[str, Heartbeat] = {}
-    for envelope in envelopes:
-        if envelope.type in (NOTIFICATION_SENT.type, NOTIFICATION_FAILED.type):
-            await _record_notification(envelope, session)
-        elif envelope.type == AUDIT_REPORT_GENERATED.type:
-            await _record_report(
-                AuditReportGenerated.model_validate(envelope.payload), envelope, session
-            )
-        elif envelope.type == HEARTBEAT.type:
-            beat = Heartbeat.model_validate(envelope.payload)
-            beats[beat.worker] = beat
-        elif envelope.type.startswith("task."):
-            lifecycle.append((envelope, TaskLifecycle.model_validate(envelope.payload)))
+    beats: dict[str, tuple[Heartbeat, datetime]] = {}
+    for delivery in deliveries:
+        envelope = delivery.envelope
+        assert envelope is not None  # an envelope subscription
+        match delivery.payload:
+            case TaskLifecycle() as event:
+                lifecycle.append((envelope, event))
+            case Heartbeat() as beat:
+                beats[beat.worker] = (beat, envelope.occurred_at)
+            case AuditReportGenerated() as report:
+                await _record_report(report, envelope, session)
+            case NotificationOutcome() as outcome:
+                await _record_notification(outcome, envelope, session)
     if lifecycle:
         await _apply_lifecycle(lifecycle, session)
     if beats:
-        await _apply_heartbeats(beats, session, max(e.occurred_at for e in envelopes))
+        await _apply_heartbeats(beats, session)
+    return [None] * len(deliveries)
+
+
+def registry_subscription(topology: Topology, queue: str) -> Subscription:
+    """The registry's own events queue: large batches, no inbox (the fold is idempotent)."""
+    return Subscription(
+        queue=queue,
+        declare=functools.partial(
+            declare_work_queue,
+            topology=topology,
+            queue_name=queue,
+            routing_keys=list(REGISTRY_TYPES),
+            exchange=topology.events_exchange,
+        ),
+        work=fold,
+        accepts=frozenset(REGISTRY_TYPES),
+        batch_size=500,
+        batch_wait=0.02,
+        concurrency=2,
+        inbox=False,
+        announce=False,
+        prefetch=1000,
+    )
 
 
 async def _apply_lifecycle(
@@ -119,7 +166,6 @@ async def _apply_lifecycle(
                 task_id=key,
                 organization_id=envelope.organization_id,
                 correlation_id=str(envelope.correlation_id),
-                queued_at=None,
                 **changes,
             )
             session.add(task)
@@ -147,10 +193,11 @@ async def _record_report(
     )
 
 
-async def _record_notification(envelope: Envelope, session: AsyncSession) -> None:
+async def _record_notification(
+    outcome: NotificationOutcome, envelope: Envelope, session: AsyncSession
+) -> None:
     if await session.get(SentNotification, str(envelope.id)) is not None:
         return
-    outcome = NotificationOutcome.model_validate(envelope.payload)
     session.add(
         SentNotification(
             event_id=str(envelope.id),
@@ -170,7 +217,7 @@ def _as_dict(task: Task) -> dict[str, Any]:
 
 
 async def _apply_heartbeats(
-    beats: dict[str, Heartbeat], session: AsyncSession, seen: datetime
+    beats: dict[str, tuple[Heartbeat, datetime]], session: AsyncSession
 ) -> None:
     existing = {
         h.worker: h
@@ -180,7 +227,7 @@ async def _apply_heartbeats(
             )
         ).scalars()
     }
-    for worker, beat in beats.items():
+    for worker, (beat, seen) in beats.items():
         row = existing.get(worker)
         if row is None:
             row = ServiceHeartbeat(worker=worker)

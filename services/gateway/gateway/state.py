@@ -10,10 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.acceptor import TaskAcceptor
 from gateway.auth import Principal, hash_key
-from gateway.dead_letters import DeadLetterArchive
 from gateway.ratelimit import RateLimiter
 from gateway.settings import GatewaySettings
-from prs_shared.messaging.batch import BatchConsumer
 from prs_shared.service import ServiceHost
 from prs_shared.storage import LocalFileStore
 
@@ -54,8 +52,6 @@ class KeyCache:
 class GatewayState:
     settings: GatewaySettings
     host: ServiceHost
-    registry: BatchConsumer
-    dead_letters: DeadLetterArchive
     keys: KeyCache
     limiter: RateLimiter
     acceptor: TaskAcceptor

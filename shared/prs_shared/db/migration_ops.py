@@ -44,3 +44,18 @@ def drop_messaging_tables_v1() -> None:
     op.drop_table("outbox")
     op.drop_index("ix_inbox_processed_at", table_name="inbox")
     op.drop_table("inbox")
+
+
+def create_delivery_attempts_v1() -> None:
+    op.create_table(
+        "delivery_attempts",
+        sa.Column("key", sa.String(200), primary_key=True),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("last_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index("ix_delivery_attempts_last_at", "delivery_attempts", ["last_at"])
+
+
+def drop_delivery_attempts_v1() -> None:
+    op.drop_index("ix_delivery_attempts_last_at", table_name="delivery_attempts")
+    op.drop_table("delivery_attempts")

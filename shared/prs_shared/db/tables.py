@@ -1,4 +1,5 @@
-"""The messaging tables every service has: inbox (processed message ids) and outbox."""
+"""The messaging tables every service has: inbox (processed message ids), outbox, and the
+crash counts of redelivered messages."""
 
 from __future__ import annotations
 
@@ -50,4 +51,15 @@ outbox = Table(
     Column("priority", Integer, nullable=False, default=0),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("last_error", Text, nullable=True),
+)
+
+delivery_attempts = Table(
+    "delivery_attempts",
+    messaging_metadata,
+    # The message id (or a hash of a raw message's body): see Delivery.key.
+    Column("key", String(200), primary_key=True),
+    # Times a redelivered message was started; each start past the first followed a crash.
+    Column("attempts", Integer, nullable=False),
+    Column("last_at", UTCDateTime(), nullable=False),
+    Index("ix_delivery_attempts_last_at", "last_at"),
 )

@@ -59,6 +59,9 @@ class HandlerRegistry:
     def get(self, type_: str) -> Handler | None:
         return self._handlers.get(type_)
 
+    def types(self) -> Sequence[str]:
+        return sorted(self._handlers)
+
     def event_types(self) -> Sequence[str]:
         return sorted(t for t in self._handlers if catalog.lookup(t).kind == "event")
 

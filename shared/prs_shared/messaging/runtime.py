@@ -1,89 +1,86 @@
-"""The consumer runtime every service runs.
+"""The consumer runtime: one delivery path for every subscription of a process.
 
-Per delivery: decode → look up → validate → (inbox check, handler, inbox record, outbox) in one
-transaction → commit → announce the outcome → ack. Failures are decided explicitly:
+Per subscription, a loop collects deliveries into batches (a single message is a batch of one)
+and hands each batch to three steps, each in its own module:
 
-- the message itself is unusable (bad JSON, unknown type, schema mismatch): dead-lettered at once;
-- the handler raised :class:`PermanentError`: dead-lettered at once, task FAILED;
-- anything else: retried through a delay queue (the delivery is acked, never held while waiting)
-  until the retry limit, then dead-lettered, task DEAD_LETTERED.
+1. **decode** (:mod:`delivery`): envelope, type, payload. An unusable delivery (bad JSON, a type
+   this subscription does not handle, a payload that breaks its schema) is dead-lettered at once.
+2. **unit of work** (:mod:`unit_of_work`): inbox check, the subscription's work, inbox and outbox
+   rows, one transaction for the batch.
+3. **settle** (:mod:`settling`): announce outcomes and ack after the commit; on failure retry
+   through a delay queue (the delivery is acked, never held while it waits) or dead-letter.
 
-Dead-lettered messages carry ``x-dead-letter-reason``, ``x-attempts`` and ``x-last-error``.
+Every failure is bounded:
 
-With ``batch_size`` 1 (the default) every delivery runs in its own task and transaction, many at
-once. With a larger ``batch_size``, usable deliveries are handled in micro-batches, one
-transaction per batch, and a batch that fails falls back to this per-message path for each of
-its messages; :mod:`prs_shared.messaging.batching` explains how and when to use it.
+- a batch that fails falls back to its messages one at a time, each in its own transaction;
+- a message that fails alone is retried up to the retry limit, or dead-lettered at once for a
+  :class:`PermanentError`; then the consumer moves on;
+- a message that comes back unsettled (``redelivered``: its worker died or lost the broker while
+  holding it) runs alone, after its start is counted (:mod:`crash_guard`); past the crash limit it
+  is dead-lettered with reason ``crash_loop`` instead of run;
+- if settling itself fails while the channel lives (a confirm timed out, say), the delivery is
+  returned to its queue, comes back redelivered and is counted as above.
+
+Nothing requeues without a bound. A batch's handlers run one after another in one transaction, so
+batch services whose handlers are quick database work; handlers with slow outside I/O (SMTP,
+HTTP) want batch size 1, where deliveries are handled concurrently, each in its own transaction.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
-import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
 
-import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage, AbstractQueue
-from pydantic import ValidationError
-from sqlalchemy import insert, select
-from sqlalchemy.exc import IntegrityError
 
 from prs_shared.db.engine import SessionFactory
-from prs_shared.db.tables import inbox
-from prs_shared.messaging import catalog
-from prs_shared.messaging.backoff import retry_delay
-from prs_shared.messaging.batching import BatchLoop, Delivery, Outcome, inbox_row, settle
-from prs_shared.messaging.envelope import Envelope, utcnow
-from prs_shared.messaging.errors import PermanentError
-from prs_shared.messaging.handlers import HandlerRegistry
-from prs_shared.messaging.inbox import is_cancel_marker
-from prs_shared.messaging.messages import LIFECYCLE_STATUS_TYPES, TaskLifecycle, TaskStatus
-from prs_shared.messaging.outbox import add_to_outbox
+from prs_shared.messaging.crash_guard import count_start
+from prs_shared.messaging.delivery import Delivery, Rejected, decode_envelope, decode_raw
+from prs_shared.messaging.headers import (  # re-exported: the runtime's header names
+    ATTEMPT_HEADER,
+    ATTEMPTS_HEADER,
+    ERROR_HEADER,
+    ORIGINAL_QUEUE_HEADER,
+    REASON_HEADER,
+    attempt_of,
+)
+from prs_shared.messaging.messages import TaskStatus
 from prs_shared.messaging.publisher import Publisher
-from prs_shared.messaging.topology import RETRY_QUEUE_HEADER, Topology, declare_work_queue
-from prs_shared.metrics import DEAD_LETTERS, DUPLICATES, IN_FLIGHT, RETRIES, TASK_DURATION, TASKS
+from prs_shared.messaging.settling import RetryPolicy, Settler
+from prs_shared.messaging.subscription import Subscription
+from prs_shared.messaging.topology import Topology
+from prs_shared.messaging.unit_of_work import UnitOfWork
+from prs_shared.metrics import IN_FLIGHT
+
+__all__ = [
+    "ATTEMPTS_HEADER",
+    "ATTEMPT_HEADER",
+    "ERROR_HEADER",
+    "ORIGINAL_QUEUE_HEADER",
+    "REASON_HEADER",
+    "RetryPolicy",
+    "Runtime",
+    "worker_id",
+]
 
 log = logging.getLogger(__name__)
-
-ATTEMPT_HEADER = "x-attempt"
-REASON_HEADER = "x-dead-letter-reason"
-ATTEMPTS_HEADER = "x-attempts"
-ERROR_HEADER = "x-last-error"
-ORIGINAL_QUEUE_HEADER = "x-original-queue"
-MAX_ERROR_CHARS = 2000
 
 
 def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    max_retries: int = 3
-    base_delay: float = 1.0
-    max_delay: float = 300.0
-
-    def limit_for(self, type_: str | None) -> int:
-        if type_ is None:
-            return self.max_retries
-        try:
-            spec = catalog.lookup(type_)
-        except catalog.UnknownMessageType:
-            return self.max_retries
-        return self.max_retries if spec.max_retries is None else spec.max_retries
-
-
-OnCommitted = Callable[[], None]
+class CrashLoop(RuntimeError):
+    """A redelivered message past the crash limit."""
 
 
 class Runtime:
-    """Consumes a service's queues and runs its handlers; one instance per process."""
+    """Runs a process's subscriptions; one instance per process."""
 
     def __init__(
         self,
@@ -93,455 +90,346 @@ class Runtime:
         topology: Topology,
         sessions: SessionFactory,
         publisher: Publisher,
-        handlers: HandlerRegistry,
-        command_queues: Sequence[str] = (),
         prefetch: int = 64,
         retry: RetryPolicy | None = None,
         shutdown_grace: float = 25.0,
-        on_committed: OnCommitted | None = None,
+        on_committed: Callable[[], None] | None = None,
         started_delay: float = 0.25,
         worker: str | None = None,
-        batch_size: int = 1,
-        batch_wait: float = 0.002,
     ) -> None:
         self.service = service
         self.worker = worker or worker_id()
         self._connection = connection
-        self._topology = topology
         self._sessions = sessions
-        self._publisher = publisher
-        self._handlers = handlers
-        self._command_queues = list(command_queues)
         self._prefetch = prefetch
-        self._retry = retry or RetryPolicy()
         self._grace = shutdown_grace
-        self._on_committed = on_committed
-        self._started_delay = started_delay
-        self._channel: AbstractChannel | None = None
-        self._consumers: list[tuple[AbstractQueue, str]] = []
-        self._tasks: set[asyncio.Task[None]] = set()
-        self.processed = 0
-        self.queue_names: list[str] = []
-        if batch_size < 1:
-            raise ValueError("batch_size must be at least 1")
-        self.batches: BatchLoop | None = None
-        if batch_size > 1:
-            self.batches = BatchLoop(
-                size=batch_size,
-                wait=batch_wait,
-                sessions=sessions,
-                topology=topology,
-                service=service,
-                worker=self.worker,
-                started_delay=started_delay,
-                handle_alone=self.handle,
-                conclude=self.conclude,
-                announce_started=self._announce_started,
-                on_committed=on_committed,
-            )
+        self.started_delay = started_delay
+        self.settler = Settler(
+            publisher=publisher, service=service, worker=self.worker, retry=retry or RetryPolicy()
+        )
+        self.unit = UnitOfWork(sessions, topology, service, self.worker, on_committed)
+        self._consumers: list[Consumer] = []
+        self._started = False
+        self._stopped = False
+
+    def subscribe(self, sub: Subscription) -> None:
+        """Add a subscription; before :meth:`start`."""
+        if self._started:
+            raise RuntimeError("subscribe before start")
+        self._consumers.append(Consumer(self, sub, sub.prefetch or self._prefetch))
+
+    @property
+    def queue_names(self) -> list[str]:
+        return [c.sub.queue for c in self._consumers]
 
     @property
     def in_flight(self) -> int:
-        """Deliveries received and not yet acked (or given up)."""
-        return len(self._tasks) + (self.batches.in_flight if self.batches is not None else 0)
+        """Deliveries received and not yet settled (or given back)."""
+        return sum(c.in_flight for c in self._consumers)
+
+    @property
+    def processed(self) -> int:
+        return self.settler.processed
+
+    @property
+    def committed(self) -> int:
+        """Batches of more than one delivery committed together."""
+        return sum(c.committed for c in self._consumers)
+
+    @property
+    def rolled_back(self) -> int:
+        """Batches that failed and were handled again one message at a time."""
+        return sum(c.rolled_back for c in self._consumers)
 
     async def start(self) -> None:
-        """Declare this service's queues and start consuming them."""
-        channel = await self._connection.channel()
-        await channel.set_qos(prefetch_count=self._prefetch)
-        self._channel = channel
-        t = self._topology
-        queues: list[AbstractQueue] = []
-        for name in self._command_queues:
-            queues.append(
-                await declare_work_queue(
-                    channel, t, t.queue(name), [name], exchange=t.commands_exchange
-                )
-            )
-        event_types = self._handlers.event_types()
-        if event_types:
-            queues.append(
-                await declare_work_queue(
-                    channel,
-                    t,
-                    t.events_queue(self.service),
-                    event_types,
-                    exchange=t.events_exchange,
-                )
-            )
-        if self.batches is not None:
-            self.batches.start()
-        for queue in queues:
-            tag = await queue.consume(self._deliver(queue.name))
-            self._consumers.append((queue, tag))
-            self.queue_names.append(queue.name)
+        """Declare every subscription's queue and start consuming."""
+        self._started = True
+        for consumer in self._consumers:
+            channel = await self._connection.channel()
+            await channel.set_qos(prefetch_count=consumer.prefetch)
+            await consumer.start(channel)
         log.info("consuming %s", ", ".join(self.queue_names))
-
-    def _deliver(self, queue_name: str) -> Callable[[AbstractIncomingMessage], Awaitable[None]]:
-        async def on_message(message: AbstractIncomingMessage) -> None:
-            # aio-pika runs each delivery in its own task; keep a handle for graceful stop.
-            task = asyncio.current_task()
-            assert task is not None
-            self._tasks.add(task)
-            IN_FLIGHT.labels(self.service).inc()
-            handed_over = False
-            try:
-                if self.batches is None:
-                    await self.process(queue_name, message)
-                elif (delivery := await self.accept(queue_name, message)) is not None:
-                    # From here the batch loop counts the delivery in flight and settles it. It
-                    # refuses only once stopped: then the delivery stays unacked and comes back.
-                    handed_over = self.batches.put(delivery)
-            except Exception:
-                # Never reached for a handler's own error; this is the broker going away while
-                # acking or publishing. The delivery stays unacked and comes back.
-                log.warning("delivery on %s left unacked", queue_name, exc_info=True)
-            finally:
-                if not handed_over:
-                    IN_FLIGHT.labels(self.service).dec()
-                self._tasks.discard(task)
-
-        return on_message
 
     async def stop(self) -> None:
         """Stop consuming, let in-flight work finish (up to the grace period), close."""
-        for queue, tag in self._consumers:
-            try:
-                await queue.cancel(tag)
-            except Exception:
-                log.debug("consumer cancel failed", exc_info=True)
-        self._consumers.clear()
-        pending: set[asyncio.Future[None]] = set(self._tasks)
-        if self.batches is not None:
-            pending.add(asyncio.ensure_future(self.batches.drain()))
+        if self._stopped or not self._started:
+            return
+        self._stopped = True
+        for consumer in self._consumers:
+            await consumer.cancel()
+        pending: set[asyncio.Future[None]] = set()
+        for consumer in self._consumers:
+            pending |= consumer.drain()
         if pending:
             if self.in_flight:
                 log.info("waiting for %d in-flight messages", self.in_flight)
             _, still = await asyncio.wait(pending, timeout=self._grace)
             for task in still:
-                # Uncommitted work rolls back; the unacked delivery returns to its queue when the
+                # Uncommitted work rolls back; unacked deliveries return to their queues when the
                 # channel closes.
                 task.cancel()
-            if still and self.batches is not None:
-                still |= self.batches.cancel()
             if still:
                 await asyncio.wait(still, timeout=5)
-        if self._channel is not None and not self._channel.is_closed:
-            await self._channel.close()
+        for consumer in self._consumers:
+            await consumer.close()
 
-    # --- one delivery -------------------------------------------------------------------------
+    async def crash_count(self, delivery: Delivery) -> int:
+        return await count_start(self._sessions, delivery.key)
 
-    async def process(self, queue_name: str, message: AbstractIncomingMessage) -> None:
-        """Handle one delivery on its own, from decoding to ack."""
-        delivery = await self.accept(queue_name, message)
-        if delivery is not None:
-            await self.handle(delivery)
 
-    async def accept(self, queue_name: str, message: AbstractIncomingMessage) -> Delivery | None:
-        """Decode, look up and validate a delivery; an unusable one is dead-lettered (None)."""
-        attempt = _attempt(message)
-        try:
-            envelope = Envelope.model_validate_json(message.body)
-        except ValidationError as exc:
-            await self._dead_letter(queue_name, message, None, "invalid_envelope", exc, attempt)
-            return None
-        handler = self._handlers.get(envelope.type)
-        if handler is None:
-            known = "not in the catalog"
+class Consumer:
+    """One subscription's loop: collect → decode → unit of work → settle."""
+
+    def __init__(self, runtime: Runtime, sub: Subscription, prefetch: int) -> None:
+        self.runtime = runtime
+        self.sub = sub
+        self.prefetch = prefetch
+        self._settler = runtime.settler
+        self._unit = runtime.unit
+        self._ready: deque[AbstractIncomingMessage] = deque()
+        self._arrived = asyncio.Event()
+        self._slots = asyncio.Semaphore(sub.concurrency)
+        # Redelivered messages run alone and one at a time: if one of them kills the process,
+        # only its own crash count grows.
+        self._alone = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._loop_task: asyncio.Task[None] | None = None
+        self._channel: AbstractChannel | None = None
+        self._queue: AbstractQueue | None = None
+        self._tag: str | None = None
+        self._closing = False
+        # Deliveries taken from the broker and not yet settled or given back, by identity.
+        self._held: set[int] = set()
+        self.committed = 0
+        self.rolled_back = 0
+
+    async def start(self, channel: AbstractChannel) -> None:
+        self._channel = channel
+        self._queue = await self.sub.declare(channel)
+        self._loop_task = asyncio.ensure_future(self._run())
+        self._loop_task.add_done_callback(_report_crash)
+        self._tag = await self._queue.consume(self._on_message)
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        if self._closing:
+            return  # not taken: it returns to the queue when the channel closes
+        self._ready.append(message)
+        self._held.add(id(message))
+        IN_FLIGHT.labels(self.runtime.service).inc()
+        self._arrived.set()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._held)
+
+    async def cancel(self) -> None:
+        if self._queue is not None and self._tag is not None:
             try:
-                catalog.lookup(envelope.type)
-                known = f"not handled by {self.service}"
-            except catalog.UnknownMessageType:
-                pass
-            error = PermanentError(f"unknown message type {envelope.type!r}: {known}")
-            await self._dead_letter(queue_name, message, envelope, "unknown_type", error, attempt)
-            return None
-        spec = catalog.lookup(envelope.type)
+                await self._queue.cancel(self._tag)
+            except Exception:
+                log.debug("consumer cancel failed", exc_info=True)
+        self._tag = None
+
+    def drain(self) -> set[asyncio.Future[None]]:
+        """Handle what has been delivered already, then stop; returns what to wait for."""
+        self._closing = True
+        self._arrived.set()
+        pending: set[asyncio.Future[None]] = set(self._tasks)
+        if self._loop_task is not None:
+            pending.add(self._loop_task)
+        return pending
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        # Whatever was never taken returns to the queue with the channel.
+        self._let_go(list(self._ready))
+        self._ready.clear()
+        if self._channel is not None and not self._channel.is_closed:
+            with contextlib.suppress(Exception):
+                await self._channel.close()
+        # A straggler still cancelling (a thread blocked on SQLite's lock, say) can settle
+        # nothing on a closed channel: what it holds is back on the queue already.
+        if self._held:
+            IN_FLIGHT.labels(self.runtime.service).dec(len(self._held))
+            self._held.clear()
+
+    # --- the loop -----------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while batch := await self._collect():
+            await self._slots.acquire()
+            task = asyncio.ensure_future(self._process(batch))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _collect(self) -> list[AbstractIncomingMessage]:
+        """The next batch; empty once draining and nothing is left."""
+        while not self._ready:
+            if self._closing:
+                return []
+            self._arrived.clear()
+            await self._arrived.wait()
+        size = self.sub.batch_size
+        if size > 1 and len(self._ready) < size and self.sub.batch_wait > 0:
+            # The broker streams up to ``prefetch`` deliveries; a moment's wait fills the batch.
+            await asyncio.sleep(self.sub.batch_wait)
+        return [self._ready.popleft() for _ in range(min(size, len(self._ready)))]
+
+    async def _process(self, messages: list[AbstractIncomingMessage]) -> None:
         try:
-            payload = spec.payload.model_validate(envelope.payload)
-        except ValidationError as exc:
-            await self._dead_letter(queue_name, message, envelope, "schema_mismatch", exc, attempt)
-            return None
-        delivery = Delivery(queue_name, message, envelope, handler, payload, attempt)
+            fresh: list[Delivery] = []
+            again: list[Delivery] = []
+            for message in messages:
+                delivery = await self._decode(message)
+                if delivery is not None:
+                    (again if delivery.redelivered else fresh).append(delivery)
+            if fresh:
+                await self._batch(fresh)
+            for delivery in again:
+                async with self._alone:
+                    await self._alone_one(delivery, count_crashes=True)
+        finally:
+            # Cancelled past the grace period: what is left unsettled returns with the channel.
+            self._let_go(messages)
+            self._slots.release()
+
+    async def _decode(self, message: AbstractIncomingMessage) -> Delivery | None:
+        queue = self.sub.queue
+        try:
+            if self.sub.accepts is None:
+                return decode_raw(queue, message)
+            return decode_envelope(queue, message, self.sub.accepts, self.runtime.service)
+        except Rejected as rejected:
+            delivery = Delivery(queue, message, attempt_of(message.headers), rejected.envelope)
+            await self._settle(
+                [delivery],
+                self._settler.dead_letter(self.sub, delivery, rejected.reason, rejected.error),
+            )
+        except Exception as exc:  # a decoder bug must not stall the queue either
+            log.exception("could not decode a delivery on %s", queue)
+            delivery = Delivery(queue, message, attempt_of(message.headers))
+            await self._settle(
+                [delivery], self._settler.dead_letter(self.sub, delivery, "invalid_envelope", exc)
+            )
+        return None
+
+    async def _batch(self, batch: list[Delivery]) -> None:
+        started = self._announce_started_later(batch)
+        try:
+            outcomes = await self._unit.commit(self.sub, batch)
+        except Exception as exc:
+            await _finish(started)
+            if len(batch) == 1:
+                await self._settle(batch, self._settler.fail(self.sub, batch[0], exc))
+                return
+            self.rolled_back += 1
+            log.info(
+                "batch of %d rolled back (%s: %s); handling each message on its own",
+                len(batch),
+                type(exc).__name__,
+                exc,
+            )
+            # In delivery order, one transaction each: what made the batch fail (a conflict
+            # between two of its messages, say) resolves the same way every time.
+            for delivery in batch:
+                await self._alone_one(delivery)
+            return
+        await _finish(started)
+        self.committed += 1
+        await self._settle(batch, self._settler.conclude(self.sub, batch, outcomes))
+
+    async def _alone_one(self, delivery: Delivery, *, count_crashes: bool = False) -> None:
         delivery.bind_log_context()
-        return delivery
-
-    async def handle(self, delivery: Delivery) -> None:
-        """Run a usable delivery's handler in its own transaction, then settle the delivery."""
-        envelope, message = delivery.envelope, delivery.message
-        queue_name, attempt = delivery.queue, delivery.attempt
-        started = self._announce_started_later(delivery)
-        t0 = time.perf_counter()
+        started = self._announce_started_later([delivery])
         try:
-            outcome = await self._run(delivery, t0)
-        except PermanentError as exc:
-            await settle(started)
-            await self._dead_letter(
-                queue_name, message, envelope, "permanent_error", exc, attempt, TaskStatus.FAILED
-            )
+            if count_crashes:
+                crashes = await self.runtime.crash_count(delivery)
+                if crashes > self._settler.retry.crash_limit:
+                    await _finish(started)
+                    error = CrashLoop(
+                        f"delivered {crashes + 1} times; each time the worker holding it stopped"
+                    )
+                    await self._settle(
+                        [delivery],
+                        self._settler.dead_letter(self.sub, delivery, "crash_loop", error),
+                    )
+                    return
+            outcome = (await self._unit.commit(self.sub, [delivery], forget_crashes=count_crashes))[
+                0
+            ]
+        except Exception as exc:
+            await _finish(started)
+            await self._settle([delivery], self._settler.fail(self.sub, delivery, exc))
             return
-        except Exception as exc:  # everything else is worth another try
-            await settle(started)
-            await self._retry_or_dead_letter(queue_name, message, envelope, exc, attempt)
-            return
-        await settle(started)
-        await self.conclude(delivery, outcome)
+        await _finish(started)
+        await self._settle([delivery], self._settler.conclude(self.sub, [delivery], [outcome]))
 
-    async def conclude(self, delivery: Delivery, outcome: Outcome) -> None:
-        """After the commit: announce the outcome, ack, count."""
-        envelope, queue_name, attempt = delivery.envelope, delivery.queue, delivery.attempt
-        if outcome.duplicate and is_cancel_marker(outcome.result):
-            await self._announce(envelope, queue_name, TaskStatus.CANCELLED, attempt)
-            await delivery.message.ack()
-            TASKS.labels(self.service, envelope.type, "cancelled").inc()
-            return
-        if envelope.task_id:
-            await self._announce(
-                envelope,
-                queue_name,
-                TaskStatus.SUCCEEDED,
-                attempt,
-                result=outcome.result,
-                duration_ms=outcome.duration_ms,
-            )
-        await delivery.message.ack()
-        self.processed += 1
-        outcome_label = "duplicate" if outcome.duplicate else "succeeded"
-        TASKS.labels(self.service, envelope.type, outcome_label).inc()
-        if outcome.duplicate:
-            DUPLICATES.labels(self.service, envelope.type).inc()
-        else:
-            TASK_DURATION.labels(self.service, envelope.type).observe(outcome.duration_ms / 1000)
-
-    async def _run(self, delivery: Delivery, t0: float) -> Outcome:
-        """Run the handler in one transaction with the inbox record."""
-        message_id = delivery.message_id
+    async def _settle(self, deliveries: Sequence[Delivery], settling: Awaitable[None]) -> None:
+        """Run a settling step; whatever it leaves unsettled goes back to the queue."""
         try:
-            async with self._sessions() as session, session.begin():
-                prior = (
-                    await session.execute(
-                        select(inbox.c.result, inbox.c.duration_ms).where(
-                            inbox.c.message_id == message_id
-                        )
-                    )
-                ).first()
-                if prior is not None:
-                    return Outcome(True, prior.result, prior.duration_ms or 0.0)
-                ctx = delivery.context(session, self.service, self.worker)
-                result = await delivery.handler(delivery.payload, ctx)
-                duration_ms = (time.perf_counter() - t0) * 1000
-                await session.execute(
-                    insert(inbox).values(**inbox_row(delivery.envelope, result, duration_ms))
-                )
-                await add_to_outbox(session, ctx.staged, self._topology)
-        except IntegrityError:
-            # Another worker committed the same message id first (a duplicate delivered twice
-            # at once): its effect stands, ours rolled back.
-            async with self._sessions() as session:
-                row = (
-                    await session.execute(
-                        select(inbox.c.result, inbox.c.duration_ms).where(
-                            inbox.c.message_id == message_id
-                        )
-                    )
-                ).first()
-            if row is None:
-                raise
-            return Outcome(True, row.result, row.duration_ms or 0.0)
-        if ctx.staged and self._on_committed is not None:
-            self._on_committed()
-        return Outcome(False, result, duration_ms)
+            await settling
+        except Exception:
+            log.warning(
+                "could not settle %d deliveries on %s; returning them",
+                len(deliveries),
+                self.sub.queue,
+                exc_info=True,
+            )
+            for delivery in deliveries:
+                if delivery.message.processed:
+                    continue
+                # On a live channel the message comes back redelivered and its crash count
+                # bounds how often; on a dead one the broker returns it anyway.
+                with contextlib.suppress(Exception):
+                    await delivery.message.nack(requeue=True)
+        finally:
+            self._let_go([d.message for d in deliveries])
 
-    # --- outcomes -----------------------------------------------------------------------------
-
-    def _announce_started_later(self, delivery: Delivery) -> asyncio.Task[None] | None:
-        """Announce STARTED only for a task still running after ``started_delay`` seconds.
+    def _announce_started_later(self, batch: Sequence[Delivery]) -> asyncio.Task[None] | None:
+        """Announce STARTED only for tasks still running after ``started_delay`` seconds.
 
         Most tasks finish sooner: their SUCCEEDED (which carries the duration) is then the only
         lifecycle message, which saves a persistent, confirmed publish and a registry write per
         task. A long task still shows STARTED while it runs.
         """
-        if delivery.envelope.task_id is None:
+        if not self.sub.announce:
+            return None
+        tasks = [d for d in batch if d.task_id is not None]
+        if not tasks:
             return None
 
         async def later() -> None:
-            await asyncio.sleep(self._started_delay)
-            await self._announce_started(delivery)
+            await asyncio.sleep(self.runtime.started_delay)
+            await asyncio.gather(
+                *(
+                    self._settler.announce(self.sub, d, TaskStatus.STARTED, quiet=True)
+                    for d in tasks
+                )
+            )
 
         return asyncio.ensure_future(later())
 
-    async def _announce_started(self, delivery: Delivery) -> None:
-        await self._announce(
-            delivery.envelope, delivery.queue, TaskStatus.STARTED, delivery.attempt, quiet=True
-        )
-
-    async def _announce(
-        self,
-        envelope: Envelope,
-        queue_name: str,
-        status: TaskStatus,
-        attempt: int,
-        *,
-        result: dict[str, Any] | None = None,
-        error: str | None = None,
-        duration_ms: float | None = None,
-        retry_at: Any = None,
-        quiet: bool = False,
-    ) -> None:
-        """Publish a task lifecycle event for a command that carries a task id."""
-        if envelope.task_id is None:
-            return
-        lifecycle = TaskLifecycle(
-            task_id=envelope.task_id,
-            task_type=envelope.type,
-            status=status,
-            queue=queue_name,
-            service=self.service,
-            worker=self.worker,
-            attempt=attempt,
-            at=utcnow(),
-            duration_ms=duration_ms,
-            result=result,
-            error=error,
-            retry_at=retry_at,
-        )
-        event = envelope.caused(LIFECYCLE_STATUS_TYPES[status], lifecycle, task_id=envelope.task_id)
-        try:
-            await self._publisher.publish(event)
-        except Exception:
-            if not quiet:
-                raise
-            log.warning("could not announce %s", status.value, exc_info=True)
-
-    async def _retry_or_dead_letter(
-        self,
-        queue_name: str,
-        message: AbstractIncomingMessage,
-        envelope: Envelope,
-        exc: Exception,
-        attempt: int,
-    ) -> None:
-        limit = self._retry.limit_for(envelope.type)
-        if attempt > limit:
-            await self._dead_letter(
-                queue_name, message, envelope, "retries_exhausted", exc, attempt
-            )
-            return
-        delay = retry_delay(attempt, base=self._retry.base_delay, cap=self._retry.max_delay)
-        delay_ms = max(1, int(delay * 1000))
-        headers = dict(message.headers or {})
-        headers.pop("x-death", None)
-        headers.update(
-            {
-                ATTEMPT_HEADER: attempt + 1,
-                RETRY_QUEUE_HEADER: queue_name,
-                ERROR_HEADER: _error_text(exc),
-            }
-        )
-        retry = aio_pika.Message(
-            body=message.body,
-            headers=headers,
-            content_type=message.content_type,
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            message_id=message.message_id,
-            correlation_id=message.correlation_id,
-            type=message.type,
-            priority=message.priority,
-            expiration=timedelta(milliseconds=delay_ms),
-        )
-        tier = self._topology.delay_tier(delay_ms)
-        await self._publisher.publish_raw("", self._topology.delay_queue(tier), retry)
-        log.warning(
-            "attempt %d of %s failed, retrying in %.2fs: %s",
-            attempt,
-            envelope.type,
-            delay,
-            _error_text(exc),
-            exc_info=not isinstance(exc, PermanentError | TimeoutError | ConnectionError),
-        )
-        await self._announce(
-            envelope,
-            queue_name,
-            TaskStatus.RETRYING,
-            attempt,
-            error=_error_text(exc),
-            retry_at=utcnow() + timedelta(milliseconds=delay_ms),
-            quiet=True,
-        )
-        await message.ack()
-        RETRIES.labels(self.service, envelope.type).inc()
-        TASKS.labels(self.service, envelope.type, "retried").inc()
-
-    async def _dead_letter(
-        self,
-        queue_name: str,
-        message: AbstractIncomingMessage,
-        envelope: Envelope | None,
-        reason: str,
-        exc: BaseException,
-        attempt: int,
-        status: TaskStatus = TaskStatus.DEAD_LETTERED,
-    ) -> None:
-        """Copy the message to ``<queue>.dlq`` with why it failed, confirm, then ack it."""
-        error = await publish_dead_letter(
-            self._publisher, queue_name, message, reason, exc, attempt, self.worker
-        )
-        if envelope is not None:
-            await self._announce(envelope, queue_name, status, attempt, error=f"{reason}: {error}")
-        await message.ack()
-        type_ = envelope.type if envelope else "unknown"
-        DEAD_LETTERS.labels(self.service, queue_name, reason).inc()
-        TASKS.labels(self.service, type_, status.value.lower()).inc()
+    def _let_go(self, messages: Sequence[AbstractIncomingMessage]) -> None:
+        n = 0
+        for message in messages:
+            if id(message) in self._held:
+                self._held.discard(id(message))
+                n += 1
+        if n:
+            IN_FLIGHT.labels(self.runtime.service).dec(n)
 
 
-async def publish_dead_letter(
-    publisher: Publisher,
-    queue_name: str,
-    message: AbstractIncomingMessage,
-    reason: str,
-    exc: BaseException,
-    attempt: int,
-    worker: str,
-) -> str:
-    """Publish a copy of ``message`` to its queue's DLQ with the failure in headers."""
-    error = _error_text(exc)
-    headers = dict(message.headers or {})
-    headers.pop("x-death", None)
-    headers.update(
-        {
-            REASON_HEADER: reason,
-            ATTEMPTS_HEADER: attempt,
-            ERROR_HEADER: error,
-            ORIGINAL_QUEUE_HEADER: queue_name,
-            "x-dead-lettered-at": utcnow().isoformat(),
-            "x-dead-lettered-by": worker,
-        }
-    )
-    dead = aio_pika.Message(
-        body=message.body,
-        headers=headers,
-        content_type=message.content_type,
-        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-        message_id=message.message_id,
-        correlation_id=message.correlation_id,
-        type=message.type,
-        priority=message.priority,
-    )
-    await publisher.publish_raw(publisher.topology.dead_letter_exchange, queue_name, dead)
-    log.error("dead-lettered from %s (%s): %s", queue_name, reason, error)
-    return error
+async def _finish(task: asyncio.Task[None] | None) -> None:
+    """Stop a pending STARTED announcement (the outcome is known now) or let it finish."""
+    if task is not None:
+        if not task.done():
+            task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
-def _attempt(message: AbstractIncomingMessage) -> int:
-    raw = (message.headers or {}).get(ATTEMPT_HEADER, 1)
-    if isinstance(raw, int | str):
-        try:
-            return max(1, int(raw))
-        except ValueError:
-            return 1
-    return 1
-
-
-def _error_text(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}"
-    return text[:MAX_ERROR_CHARS]
+def _report_crash(task: asyncio.Task[None]) -> None:
+    # Without its loop a subscription consumes nothing more; this must never pass silently.
+    with contextlib.suppress(asyncio.CancelledError):
+        if (exc := task.exception()) is not None:
+            log.critical("a consumer loop stopped", exc_info=exc)

@@ -61,6 +61,11 @@ class Topology:
         return self._n("prs.unrouted")
 
     @property
+    def parked_queue(self) -> str:
+        """Messages no consumer could settle, even as dead letters (watched by an alert)."""
+        return self._n("prs.parked")
+
+    @property
     def redeliver_exchange(self) -> str:
         return self._n("prs.redeliver")
 
@@ -92,6 +97,7 @@ class Topology:
         names += [self.dlq(n) for n in list(names)]
         names += [self.delay_queue(t) for t in DELAY_TIERS_MS]
         names.append(self.unrouted_queue)
+        names.append(self.parked_queue)
         return names
 
     def all_exchange_names(self) -> list[str]:
@@ -126,6 +132,7 @@ async def declare_base(channel: AbstractChannel, topology: Topology) -> None:
         arguments={"x-max-length": 10_000, "x-overflow": "drop-head"},
     )
     await unrouted_q.bind(unrouted)
+    await channel.declare_queue(t.parked_queue, durable=True)
 
     for name in t.command_queues:
         await declare_work_queue(channel, t, t.queue(name), [name], exchange=t.commands_exchange)

@@ -7,6 +7,7 @@ message had its effect exactly once.
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,9 @@ class Effect(Message):
     fail_times: int = Field(default=0, ge=0, description="Fail transiently on the first N tries.")
     permanent: bool = Field(default=False, description="Fail permanently.")
     emit: bool = Field(default=False, description="Also emit test.effect_recorded via outbox.")
+    exit_process: bool = Field(
+        default=False, description="Kill the worker process, as an OOM or a segfault would."
+    )
 
 
 class EffectRecorded(Message):
@@ -53,6 +57,8 @@ EFFECT_RECORDED = catalog.event("test.effect_recorded", EffectRecorded, "Probe: 
 async def handle_effect(payload: Effect, ctx: HandlerContext) -> dict[str, Any]:
     if payload.sleep_ms:
         await asyncio.sleep(payload.sleep_ms / 1000)
+    if payload.exit_process:
+        os._exit(70)
     if payload.permanent:
         raise PermanentError(f"probe {payload.key} refuses permanently")
     if ctx.attempt <= payload.fail_times:

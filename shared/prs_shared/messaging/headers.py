@@ -1,0 +1,49 @@
+"""AMQP headers the runtime reads and writes, and how it reads them defensively.
+
+A header may come from anywhere (another client, a hand-made message, the broker itself), so
+every reader here accepts any value and falls back instead of raising.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+ATTEMPT_HEADER = "x-attempt"
+"""Which try of a command this delivery is (1 for the first)."""
+REASON_HEADER = "x-dead-letter-reason"
+ATTEMPTS_HEADER = "x-attempts"
+ERROR_HEADER = "x-last-error"
+ORIGINAL_QUEUE_HEADER = "x-original-queue"
+MAX_ERROR_CHARS = 2000
+MAX_ATTEMPT = 10_000
+"""Far above any retry limit; a larger header value is nonsense and read as this."""
+
+
+def int_header(headers: Mapping[str, Any] | None, name: str, default: int) -> int:
+    """A small positive integer header, whatever type it arrived as; ``default`` if unusable."""
+    raw = (headers or {}).get(name, default)
+    if isinstance(raw, bool):
+        return default
+    if isinstance(raw, bytes | bytearray):
+        raw = raw.decode("ascii", "replace")
+    if isinstance(raw, str):
+        raw = raw.strip()
+        # str.isdigit accepts superscripts ("²") that int() refuses; isdecimal matches int().
+        if not raw.isascii() or not raw.isdecimal():
+            return default
+    if isinstance(raw, int | str):
+        try:
+            return min(max(1, int(raw)), MAX_ATTEMPT)
+        except ValueError:
+            return default
+    return default
+
+
+def attempt_of(headers: Mapping[str, Any] | None, name: str = ATTEMPT_HEADER) -> int:
+    return int_header(headers, name, 1)
+
+
+def error_text(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return text[:MAX_ERROR_CHARS]

@@ -1,0 +1,261 @@
+"""Settling a delivery: ack, retry, dead-letter, and telling the registry what happened.
+
+This is the only place that copies a message (to a delay queue for a retry, to a dead-letter
+queue for a final failure); every copy keeps the original body, ids, priority and headers, and
+adds the runtime's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import AbstractIncomingMessage
+
+from prs_shared.messaging import catalog
+from prs_shared.messaging.backoff import retry_delay
+from prs_shared.messaging.delivery import Delivery
+from prs_shared.messaging.envelope import Envelope, utcnow
+from prs_shared.messaging.errors import PermanentError
+from prs_shared.messaging.headers import (
+    ATTEMPTS_HEADER,
+    ERROR_HEADER,
+    ORIGINAL_QUEUE_HEADER,
+    REASON_HEADER,
+    error_text,
+)
+from prs_shared.messaging.inbox import is_cancel_marker
+from prs_shared.messaging.messages import LIFECYCLE_STATUS_TYPES, TaskLifecycle, TaskStatus
+from prs_shared.messaging.publisher import Publisher
+from prs_shared.messaging.subscription import Subscription
+from prs_shared.messaging.topology import RETRY_QUEUE_HEADER
+from prs_shared.messaging.unit_of_work import Outcome
+from prs_shared.metrics import DEAD_LETTERS, DUPLICATES, RETRIES, TASK_DURATION, TASKS
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_retries: int = 3
+    base_delay: float = 1.0
+    max_delay: float = 300.0
+    crash_limit: int = 5
+    """A message redelivered more often than this (its worker died each time) is dead-lettered."""
+
+    def limit_for(self, type_: str | None) -> int:
+        if type_ is None:
+            return self.max_retries
+        try:
+            spec = catalog.lookup(type_)
+        except catalog.UnknownMessageType:
+            return self.max_retries
+        return self.max_retries if spec.max_retries is None else spec.max_retries
+
+
+def copy_message(
+    message: AbstractIncomingMessage,
+    headers: Mapping[str, Any],
+    *,
+    expiration: timedelta | None = None,
+) -> aio_pika.Message:
+    """A persistent copy of ``message`` with ``headers`` added (the broker's x-death dropped)."""
+    merged = dict(message.headers or {})
+    merged.pop("x-death", None)
+    merged.update(headers)
+    return aio_pika.Message(
+        body=message.body,
+        headers=merged,
+        content_type=message.content_type,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        message_id=message.message_id,
+        correlation_id=message.correlation_id,
+        type=message.type,
+        priority=message.priority,
+        expiration=expiration,
+    )
+
+
+class Settler:
+    """Decides and carries out what becomes of a delivery once its outcome is known."""
+
+    def __init__(
+        self, *, publisher: Publisher, service: str, worker: str, retry: RetryPolicy
+    ) -> None:
+        self._publisher = publisher
+        self._topology = publisher.topology
+        self.service = service
+        self.worker = worker
+        self.retry = retry
+        self.processed = 0
+
+    # --- success ------------------------------------------------------------------------------
+
+    async def conclude(
+        self, sub: Subscription, batch: Sequence[Delivery], outcomes: Sequence[Outcome]
+    ) -> None:
+        """After the commit: announce every outcome (confirms awaited together), then ack."""
+        await asyncio.gather(
+            *(self._announce_outcome(sub, d, o) for d, o in zip(batch, outcomes, strict=True))
+        )
+        for delivery, outcome in zip(batch, outcomes, strict=True):
+            await delivery.message.ack()
+            self._count(delivery, outcome)
+
+    async def _announce_outcome(self, sub: Subscription, d: Delivery, outcome: Outcome) -> None:
+        if outcome.duplicate and is_cancel_marker(outcome.result):
+            await self.announce(sub, d, TaskStatus.CANCELLED)
+        else:
+            await self.announce(
+                sub,
+                d,
+                TaskStatus.SUCCEEDED,
+                result=outcome.result,
+                duration_ms=outcome.duration_ms,
+            )
+
+    def _count(self, delivery: Delivery, outcome: Outcome) -> None:
+        type_ = delivery.type
+        if outcome.duplicate and is_cancel_marker(outcome.result):
+            TASKS.labels(self.service, type_, "cancelled").inc()
+            return
+        self.processed += 1
+        TASKS.labels(self.service, type_, "duplicate" if outcome.duplicate else "succeeded").inc()
+        if outcome.duplicate:
+            DUPLICATES.labels(self.service, type_).inc()
+        else:
+            TASK_DURATION.labels(self.service, type_).observe(outcome.duration_ms / 1000)
+
+    # --- failure ------------------------------------------------------------------------------
+
+    async def fail(self, sub: Subscription, delivery: Delivery, exc: Exception) -> None:
+        """A delivery whose unit of work raised on its own: dead letter or retry."""
+        if isinstance(exc, PermanentError):
+            await self.dead_letter(sub, delivery, "permanent_error", exc, TaskStatus.FAILED)
+            return
+        limit = self.retry.limit_for(delivery.envelope.type if delivery.envelope else None)
+        if delivery.attempt > limit:
+            await self.dead_letter(sub, delivery, "retries_exhausted", exc)
+            return
+        await self._retry(sub, delivery, exc)
+
+    async def _retry(self, sub: Subscription, delivery: Delivery, exc: Exception) -> None:
+        attempt = delivery.attempt
+        delay = retry_delay(attempt, base=self.retry.base_delay, cap=self.retry.max_delay)
+        delay_ms = max(1, int(delay * 1000))
+        copy = copy_message(
+            delivery.message,
+            {
+                sub.retry_headers.attempt: attempt + 1,
+                sub.retry_headers.error: error_text(exc),
+                RETRY_QUEUE_HEADER: delivery.queue,
+            },
+            expiration=timedelta(milliseconds=delay_ms),
+        )
+        tier = self._topology.delay_tier(delay_ms)
+        await self._publisher.publish_raw("", self._topology.delay_queue(tier), copy)
+        log.warning(
+            "attempt %d of %s failed, retrying in %.2fs: %s",
+            attempt,
+            delivery.type,
+            delay,
+            error_text(exc),
+            exc_info=not isinstance(exc, TimeoutError | ConnectionError),
+        )
+        await self.announce(
+            sub,
+            delivery,
+            TaskStatus.RETRYING,
+            error=error_text(exc),
+            retry_at=utcnow() + timedelta(milliseconds=delay_ms),
+            quiet=True,
+        )
+        await delivery.message.ack()
+        RETRIES.labels(self.service, delivery.type).inc()
+        TASKS.labels(self.service, delivery.type, "retried").inc()
+
+    async def dead_letter(
+        self,
+        sub: Subscription,
+        delivery: Delivery,
+        reason: str,
+        exc: BaseException,
+        status: TaskStatus = TaskStatus.DEAD_LETTERED,
+        envelope: Envelope | None = None,
+    ) -> None:
+        """Copy the message to its dead-letter queue with why it failed, confirm, then ack it."""
+        envelope = envelope or delivery.envelope
+        message = delivery.message
+        error = error_text(exc)
+        copy = copy_message(
+            message,
+            {
+                REASON_HEADER: reason,
+                ATTEMPTS_HEADER: delivery.attempt,
+                ERROR_HEADER: error,
+                ORIGINAL_QUEUE_HEADER: delivery.queue,
+                "x-dead-lettered-at": utcnow().isoformat(),
+                "x-dead-lettered-by": self.worker,
+            },
+        )
+        exchange, routing_key = sub.dead_letter_to or (
+            self._topology.dead_letter_exchange,
+            delivery.queue,
+        )
+        await self._publisher.publish_raw(exchange, routing_key, copy)
+        log.error("dead-lettered from %s (%s): %s", delivery.queue, reason, error)
+        if envelope is not None:
+            await self.announce(
+                sub, delivery, status, error=f"{reason}: {error}", envelope=envelope
+            )
+        await message.ack()
+        DEAD_LETTERS.labels(self.service, delivery.queue, reason).inc()
+        TASKS.labels(self.service, delivery.type, status.value.lower()).inc()
+
+    # --- lifecycle events ---------------------------------------------------------------------
+
+    async def announce(
+        self,
+        sub: Subscription,
+        delivery: Delivery,
+        status: TaskStatus,
+        *,
+        result: dict[str, Any] | None = None,
+        error: str | None = None,
+        duration_ms: float | None = None,
+        retry_at: datetime | None = None,
+        quiet: bool = False,
+        envelope: Envelope | None = None,
+    ) -> None:
+        """Publish a task lifecycle event for a command that carries a task id."""
+        envelope = envelope or delivery.envelope
+        if not sub.announce or envelope is None or envelope.task_id is None:
+            return
+        lifecycle = TaskLifecycle(
+            task_id=envelope.task_id,
+            task_type=envelope.type,
+            status=status,
+            queue=delivery.queue,
+            service=self.service,
+            worker=self.worker,
+            attempt=delivery.attempt,
+            at=utcnow(),
+            duration_ms=duration_ms,
+            result=result,
+            error=error,
+            retry_at=retry_at,
+            queued_at=envelope.occurred_at,
+            priority=envelope.priority,
+        )
+        event = envelope.caused(LIFECYCLE_STATUS_TYPES[status], lifecycle, task_id=envelope.task_id)
+        try:
+            await self._publisher.publish(event)
+        except Exception:
+            if not quiet:
+                raise
+            log.warning("could not announce %s", status.value, exc_info=True)

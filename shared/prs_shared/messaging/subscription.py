@@ -1,0 +1,106 @@
+"""A subscription: one queue, what is done with its deliveries, and how they are batched.
+
+Every consumer in the platform is a subscription of the one runtime: a service's command queues
+and its events queue (handlers looked up by type), the gateway's registry (one fold over a batch
+of lifecycle events) and the dead-letter archive (raw messages). They differ only in the fields
+below; decoding, the unit of work and settling are the same code for all of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aio_pika.abc import AbstractChannel, AbstractQueue
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from prs_shared.messaging.delivery import Delivery
+from prs_shared.messaging.envelope import Envelope
+from prs_shared.messaging.handlers import HandlerContext, HandlerRegistry
+from prs_shared.messaging.headers import ATTEMPT_HEADER, ERROR_HEADER
+
+Result = dict[str, Any] | None
+
+
+@dataclass
+class Scope:
+    """One transaction of a unit of work: what a batch's work may use besides its deliveries."""
+
+    session: AsyncSession
+    service: str
+    worker: str
+    staged: list[tuple[Envelope, str | None]] = field(default_factory=list)
+
+
+Work = Callable[[Sequence[Delivery], Scope], Awaitable[Sequence[Result]]]
+"""Handles a batch inside its transaction; returns one result per delivery, in order."""
+
+Declare = Callable[[AbstractChannel], Awaitable[AbstractQueue]]
+
+
+@dataclass(frozen=True)
+class RetryHeaders:
+    """Where a retried copy keeps its attempt count and last error.
+
+    The dead-letter archive retries dead letters, which carry the failed task's own
+    ``x-last-error``: its retries must not overwrite it.
+    """
+
+    attempt: str = ATTEMPT_HEADER
+    error: str = ERROR_HEADER
+
+
+@dataclass(frozen=True)
+class Subscription:
+    queue: str
+    """The broker name of the queue."""
+    declare: Declare
+    """Declares the queue (and its bindings, DLQ and way back from the delay queues)."""
+    work: Work
+    accepts: frozenset[str] | None
+    """Message types handled (anything else is dead-lettered); None for raw deliveries."""
+    batch_size: int = 1
+    batch_wait: float = 0.0
+    """Seconds a batch waits for more deliveries once one is ready (only if batch_size > 1)."""
+    concurrency: int = 1
+    """Batches handled at once; with batch_size 1, deliveries handled at once."""
+    inbox: bool = True
+    """Record message ids and skip the ones seen; off for folds that are idempotent anyway."""
+    announce: bool = True
+    """Publish task lifecycle events for commands that carry a task id."""
+    dead_letter_to: tuple[str, str] | None = None
+    """(exchange, routing key) for final failures; None: the queue's own ``<queue>.dlq``."""
+    retry_headers: RetryHeaders = RetryHeaders()
+    prefetch: int | None = None
+    """Unacked deliveries on this subscription's channel; None: the service's setting."""
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or self.concurrency < 1:
+            raise ValueError("batch_size and concurrency must be at least 1")
+
+
+def dispatch(handlers: HandlerRegistry) -> Work:
+    """Work that runs each delivery's handler, looked up by type, one after another."""
+
+    async def work(deliveries: Sequence[Delivery], scope: Scope) -> list[Result]:
+        results: list[Result] = []
+        for delivery in deliveries:
+            envelope = delivery.envelope
+            assert envelope is not None  # envelope subscriptions only
+            handler = handlers.get(envelope.type)
+            assert handler is not None  # decoding refused types without a handler
+            delivery.bind_log_context()
+            ctx = HandlerContext(
+                envelope=envelope,
+                session=scope.session,
+                service=scope.service,
+                worker=scope.worker,
+                attempt=delivery.attempt,
+                queue=delivery.queue,
+                staged=scope.staged,
+            )
+            results.append(await handler(delivery.payload, ctx))
+        return results
+
+    return work

@@ -1,0 +1,109 @@
+"""The unit of work: a batch of deliveries handled in one database transaction.
+
+Inbox check (one SELECT for the batch), the subscription's work, the inbox rows and the staged
+outbox rows (one INSERT each), COMMIT. A message already in the inbox, or seen earlier in the same
+batch, is a duplicate: it is not handled again and its stored result is reused. Everything commits
+together or nothing does; the caller decides what a failure means for each delivery.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+
+from prs_shared.db.engine import SessionFactory
+from prs_shared.db.tables import delivery_attempts, inbox
+from prs_shared.messaging.delivery import Delivery
+from prs_shared.messaging.envelope import utcnow
+from prs_shared.messaging.outbox import add_to_outbox
+from prs_shared.messaging.subscription import Result, Scope, Subscription
+from prs_shared.messaging.topology import Topology
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A committed delivery: its result, or for a duplicate the result stored the first time."""
+
+    duplicate: bool
+    result: dict[str, Any] | None
+    duration_ms: float
+
+
+@dataclass(frozen=True)
+class UnitOfWork:
+    sessions: SessionFactory
+    topology: Topology
+    service: str
+    worker: str
+    on_committed: Callable[[], None] | None = None
+
+    async def commit(
+        self, sub: Subscription, batch: Sequence[Delivery], *, forget_crashes: bool = False
+    ) -> list[Outcome]:
+        """Handle ``batch`` in one transaction; raises (rolled back) if anything fails."""
+        t0 = time.perf_counter()
+        outcomes: list[Outcome | None] = [None] * len(batch)
+        scope: Scope
+        async with self.sessions() as session, session.begin():
+            known: dict[str, Outcome] = {}
+            if sub.inbox:
+                found = await session.execute(
+                    select(inbox.c.message_id, inbox.c.result, inbox.c.duration_ms).where(
+                        inbox.c.message_id.in_([d.key for d in batch])
+                    )
+                )
+                known = {r.message_id: Outcome(True, r.result, r.duration_ms or 0.0) for r in found}
+            fresh: list[int] = []
+            firsts: dict[str, int] = {}
+            for i, delivery in enumerate(batch):
+                if (prior := known.get(delivery.key)) is not None:
+                    outcomes[i] = prior
+                elif delivery.key in firsts and sub.inbox:
+                    continue  # a second copy in this batch: the first one's duplicate, below
+                else:
+                    firsts[delivery.key] = i
+                    fresh.append(i)
+            scope = Scope(session, self.service, self.worker)
+            results: Sequence[Result] = []
+            if fresh:
+                results = await sub.work([batch[i] for i in fresh], scope)
+                if len(results) != len(fresh):
+                    raise RuntimeError(f"work returned {len(results)} results for {len(fresh)}")
+            duration_ms = (time.perf_counter() - t0) * 1000
+            rows = []
+            for i, result in zip(fresh, results, strict=True):
+                outcomes[i] = Outcome(False, result, duration_ms)
+                if sub.inbox:
+                    rows.append(inbox_row(batch[i], result, duration_ms))
+            if rows:
+                await session.execute(insert(inbox), rows)
+            await add_to_outbox(session, scope.staged, self.topology)
+            if forget_crashes:
+                keys = [d.key for d in batch]
+                await session.execute(
+                    delete(delivery_attempts).where(delivery_attempts.c.key.in_(keys))
+                )
+        for i, delivery in enumerate(batch):
+            if outcomes[i] is None:
+                first = outcomes[firsts[delivery.key]]
+                assert first is not None
+                outcomes[i] = replace(first, duplicate=True)
+        if scope.staged and self.on_committed is not None:
+            self.on_committed()
+        return [o for o in outcomes if o is not None]
+
+
+def inbox_row(delivery: Delivery, result: Result, duration_ms: float) -> dict[str, Any]:
+    envelope = delivery.envelope
+    return {
+        "message_id": delivery.key,
+        "message_type": delivery.type,
+        "task_id": str(envelope.task_id) if envelope and envelope.task_id else None,
+        "processed_at": utcnow(),
+        "result": result,
+        "duration_ms": duration_ms,
+    }

@@ -36,7 +36,7 @@ BackgroundJob = Callable[["ServiceHost"], Awaitable[None]]
 MoreSubscriptions = Callable[["ServiceHost"], Sequence[Subscription]]
 
 
-class StartupError(SystemExit):
+class StartupError(RuntimeError):
     """A service cannot start for a reason the operator must fix; the message says which."""
 
 
@@ -159,6 +159,9 @@ class ServiceHost:
 
     async def start(self) -> None:
         s = self.settings
+        if s.metrics_port:
+            # First: a port that is taken stops the start before anything is consumed.
+            serve_metrics(s)
         url = s.resolved_database_url()
         self.engine = create_engine(url)
         await upgrade(self.engine, self._migrations)
@@ -194,8 +197,6 @@ class ServiceHost:
         for job in self._background:
             self._spawn(job(self))
         await self.runtime.start()
-        if s.metrics_port:
-            serve_metrics(s)
         log.info("%s started as %s", self.service, self.worker)
 
     def _spawn(self, coro: Awaitable[None]) -> asyncio.Task[None]:
@@ -252,7 +253,11 @@ class ServiceHost:
             await asyncio.gather(starting, return_exceptions=True)
             return
         stopping.cancel()
-        starting.result()  # a failed start raises here
+        if isinstance(starting.exception(), StartupError):
+            # One line for the operator, and the exit status of a failed start.
+            log.error("%s", starting.exception())
+            raise SystemExit(1)
+        starting.result()  # any other failed start raises here, with its traceback
         await stop.wait()
         log.info("signal received; stopping")
         await self.stop()

@@ -1,4 +1,9 @@
-"""Dead-letter administration: list, inspect, replay one or all, purge (admins)."""
+"""Dead-letter administration: list, inspect, replay one or all, purge (admins).
+
+A key scoped to an organization sees and acts on that organization's dead letters only (the
+organization of the dead message's envelope); another organization's are 404 to it, exactly
+like unknown ones.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from typing import Annotated, Any
 import aio_pika
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import delete, func, select
+from sqlalchemy import LargeBinary, delete, func, select
 
 from gateway.api.deps import CurrentPrincipal, SessionDep, StateDep, require, visible
 from gateway.api.problems import Problem
@@ -22,6 +27,7 @@ from prs_shared.messaging.runtime import ATTEMPT_HEADER
 router = APIRouter(prefix="/api/dead-letters", tags=["dead letters"])
 
 OPERATORS = require(Role.OPERATOR)
+PREVIEW_BYTES = 2048
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such dead letter."}}
 
 
@@ -41,6 +47,9 @@ class DeadLetterSummary(BaseModel):
                     "organization_id": "42",
                     "dead_lettered_at": "2026-11-28T12:00:00Z",
                     "replayed_at": None,
+                    "body_bytes": 412,
+                    "body_preview": '{"id": "2f0d4b6e-5c3a-4e8f-9b1d-7a6c5e4d3b2a", ...}',
+                    "body_truncated": False,
                 }
             ]
         }
@@ -57,6 +66,12 @@ class DeadLetterSummary(BaseModel):
     organization_id: str | None
     dead_lettered_at: datetime
     replayed_at: datetime | None
+    body_bytes: int = Field(description="Size of the message body.")
+    body_preview: str = Field(
+        description=f"The first {PREVIEW_BYTES} bytes of the body as text; the whole body is in "
+        "the single dead letter's view."
+    )
+    body_truncated: bool = Field(description="True when the preview is not the whole body.")
 
 
 class DeadLetterDetail(DeadLetterSummary):
@@ -80,7 +95,28 @@ class ReplayResult(BaseModel):
     replayed: int
 
 
-def _summary(row: DeadLetter) -> DeadLetterSummary:
+_SUMMARY_COLUMNS = (
+    DeadLetter.id,
+    DeadLetter.queue,
+    DeadLetter.reason,
+    DeadLetter.attempts,
+    DeadLetter.last_error,
+    DeadLetter.message_id,
+    DeadLetter.message_type,
+    DeadLetter.task_id,
+    DeadLetter.organization_id,
+    DeadLetter.dead_lettered_at,
+    DeadLetter.replayed_at,
+)
+# A list never loads whole bodies (one can be tens of megabytes): the database cuts the preview
+# and measures the size. substr and length count bytes on a BLOB (SQLite) and a bytea
+# (PostgreSQL) alike.
+_PREVIEW = func.substr(DeadLetter.body, 1, PREVIEW_BYTES, type_=LargeBinary).label("preview")
+_SIZE = func.length(DeadLetter.body).label("size")
+
+
+def _summary(row: Any, preview: bytes, size: int) -> DeadLetterSummary:
+    """A summary from a dead letter's columns (a row or a ``_SUMMARY_COLUMNS`` result)."""
     return DeadLetterSummary(
         id=row.id,
         queue=row.queue,
@@ -93,6 +129,9 @@ def _summary(row: DeadLetter) -> DeadLetterSummary:
         organization_id=row.organization_id,
         dead_lettered_at=row.dead_lettered_at,
         replayed_at=row.replayed_at,
+        body_bytes=size,
+        body_preview=bytes(preview[:PREVIEW_BYTES]).decode("utf-8", "replace"),
+        body_truncated=size > PREVIEW_BYTES,
     )
 
 
@@ -125,15 +164,13 @@ async def list_dead_letters(
             DeadLetter.replayed_at.is_not(None) if replayed else DeadLetter.replayed_at.is_(None)
         )
     total = await session.scalar(select(func.count()).select_from(DeadLetter).where(*conditions))
-    rows = (
-        await session.execute(
-            select(DeadLetter)
-            .where(*conditions)
-            .order_by(DeadLetter.dead_lettered_at.desc(), DeadLetter.id)
-            .limit(limit)
-            .offset(offset)
-        )
-    ).scalars()
+    rows = await session.execute(
+        select(*_SUMMARY_COLUMNS, _PREVIEW, _SIZE)
+        .where(*conditions)
+        .order_by(DeadLetter.dead_lettered_at.desc(), DeadLetter.id)
+        .limit(limit)
+        .offset(offset)
+    )
     by_queue = {
         r.queue: int(r.n)
         for r in await session.execute(
@@ -147,7 +184,9 @@ async def list_dead_letters(
         )
     }
     return DeadLetterPage(
-        items=[_summary(r) for r in rows], total=int(total or 0), by_queue=by_queue
+        items=[_summary(r, r.preview or b"", int(r.size or 0)) for r in rows],
+        total=int(total or 0),
+        by_queue=by_queue,
     )
 
 
@@ -162,16 +201,19 @@ async def _get(session: SessionDep, principal: Principal, dead_letter_id: str) -
 async def inspect_dead_letter(
     dead_letter_id: str, session: SessionDep, principal: CurrentPrincipal
 ) -> DeadLetterDetail:
-    """One dead letter with its headers and body."""
+    """One dead letter with its headers and whole body."""
     row = await _get(session, principal, dead_letter_id)
     try:
         body: Any = json.loads(row.body)
     except ValueError:
         body = row.body.decode("utf-8", "replace")
-    return DeadLetterDetail(**_summary(row).model_dump(), headers=row.headers, body=body)
+    summary = _summary(row, row.body, len(row.body))
+    return DeadLetterDetail(**summary.model_dump(), headers=row.headers, body=body)
 
 
-async def _replay(session: SessionDep, state: StateDep, row: DeadLetter) -> None:
+async def _replay(
+    session: SessionDep, state: StateDep, principal: Principal, row: DeadLetter
+) -> None:
     headers = {
         k: v
         for k, v in row.headers.items()
@@ -193,7 +235,13 @@ async def _replay(session: SessionDep, state: StateDep, row: DeadLetter) -> None
     row.replayed_at = utcnow()
     if row.task_id:
         task = await session.get(Task, row.task_id)
-        if task is not None and TaskStatus(task.status).terminal:
+        # The dead letter's organization comes from its body; the task it names must be the
+        # caller's too, or a crafted message could reset another organization's task.
+        if (
+            task is not None
+            and visible(principal, task.organization_id)
+            and TaskStatus(task.status).terminal
+        ):
             now = utcnow()
             task.status = TaskStatus.QUEUED.value
             task.attempts = 0
@@ -211,7 +259,7 @@ async def replay_dead_letter(
         row = await _get(session, principal, dead_letter_id)
         if row.replayed_at is not None:
             raise Problem(409, "Already replayed", f"replayed at {row.replayed_at.isoformat()}")
-        await _replay(session, state, row)
+        await _replay(session, state, principal, row)
     return ReplayResult(replayed=1)
 
 
@@ -242,7 +290,7 @@ async def replay_all(
             .all()
         )
         for row in rows:
-            await _replay(session, state, row)
+            await _replay(session, state, principal, row)
     return ReplayResult(replayed=len(rows))
 
 

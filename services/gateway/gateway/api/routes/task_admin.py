@@ -12,7 +12,14 @@ from fastapi.responses import FileResponse
 from sqlalchemy import func, select
 
 from gateway.api.accept import status_url
-from gateway.api.deps import CurrentPrincipal, SessionDep, StateDep, require, visible
+from gateway.api.deps import (
+    CurrentPrincipal,
+    SessionDep,
+    StateDep,
+    effective_organization,
+    require,
+    visible,
+)
 from gateway.api.problems import Problem
 from gateway.api.routes.tasks import to_response
 from gateway.api.schemas import CancelResponse, QueuedResponse, TaskPage
@@ -46,7 +53,8 @@ async def list_tasks(
 ) -> TaskPage:
     """Tasks, newest first, filtered by status, type, queue, organization and time."""
     conditions: list[Any] = []
-    org = principal.organization_id or organization_id
+    # A scoped key naming another organization is refused like one naming it in a body.
+    org = effective_organization(principal, organization_id)
     if org is not None:
         conditions.append(Task.organization_id == org)
     if status_ is not None:

@@ -45,6 +45,13 @@ class GatewaySettings(ServiceSettings):
         description="Queuing requests per API key per minute (token bucket refill rate).",
     )
     rate_limit_burst: int = Field(default=100, ge=1, validation_alias="PRS_RATE_LIMIT_BURST")
+    max_json_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1,
+        validation_alias="PRS_MAX_JSON_BYTES",
+        description="Request bodies other than multipart uploads (JSON) larger than this are "
+        "refused with 413 before they are read.",
+    )
     heartbeat_stale_seconds: float = Field(
         default=60,
         gt=0,

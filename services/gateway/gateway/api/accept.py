@@ -19,6 +19,7 @@ ACCEPTED: dict[int | str, dict[str, Any]] = {
     202: {"description": "Queued: the task and its command are committed; follow status_url."},
     401: {"description": "No or unknown API key."},
     403: {"description": "The key's role or organization does not allow this."},
+    413: {"description": "The body is larger than PRS_MAX_JSON_BYTES."},
     422: {"description": "Invalid body; the problem names the fields."},
     429: {"description": "Queuing rate limit reached; see Retry-After."},
 }

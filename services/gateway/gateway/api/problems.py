@@ -11,6 +11,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from gateway.api.body_limit import BodyLimitMiddleware, BodyTooLarge
+
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
@@ -77,7 +79,19 @@ def invalid(errors: list[dict[str, Any]]) -> Problem:
     return Problem(422, "Invalid request", describe(errors), errors=errors)
 
 
+def too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
+    headers = dict(exc.headers) if exc.headers else None
+    return problem_response(request, 413, "Payload too large", exc.detail, headers)
+
+
 def install(app: FastAPI) -> None:
+    """The gateway's error handling: every error a problem, and bodies bounded before reading."""
+    app.add_middleware(BodyLimitMiddleware, refuse=too_large)
+
+    @app.exception_handler(BodyTooLarge)
+    async def _too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
+        return too_large(request, exc)
+
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
         return problem_response(

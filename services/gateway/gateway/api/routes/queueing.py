@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from gateway.api.accept import ACCEPTED, accept
+from gateway.api.body_limit import BodyTooLarge
 from gateway.api.deps import (
     QueuingPrincipal,
     StateDep,
@@ -104,7 +105,7 @@ _FILE_BODY: dict[str, Any] = {
     responses={
         **ACCEPTED,
         400: {"description": "file_path outside the upload directory or not a file."},
-        413: {"description": "The file is larger than PRS_MAX_UPLOAD_BYTES."},
+        413: {"description": "A file over PRS_MAX_UPLOAD_BYTES, JSON over PRS_MAX_JSON_BYTES."},
         415: {"description": "Neither multipart/form-data nor application/json."},
     },
     dependencies=[QUEUERS],
@@ -150,6 +151,8 @@ async def _from_multipart(
         raise _too_large(limit)
     try:
         form = await request.form(max_files=1, max_fields=20)
+    except BodyTooLarge:
+        raise  # a chunked body past the limit: 413, not a malformed body
     except Exception as exc:
         raise Problem(400, "Malformed multipart body", str(exc)[:200]) from exc
     upload = form.get("file")

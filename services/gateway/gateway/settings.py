@@ -45,6 +45,14 @@ class GatewaySettings(ServiceSettings):
         description="Queuing requests per API key per minute (token bucket refill rate).",
     )
     rate_limit_burst: int = Field(default=100, ge=1, validation_alias="PRS_RATE_LIMIT_BURST")
+    auth_failure_limit_per_minute: float = Field(
+        default=10,
+        gt=0,
+        validation_alias="PRS_AUTH_FAILURE_LIMIT_PER_MINUTE",
+        description="Failed authentications allowed per client address per minute, after the "
+        "burst (token bucket refill rate); beyond, 429 with Retry-After.",
+    )
+    auth_failure_burst: int = Field(default=20, ge=1, validation_alias="PRS_AUTH_FAILURE_BURST")
     max_json_bytes: int = Field(
         default=1024 * 1024,
         ge=1,

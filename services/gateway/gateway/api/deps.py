@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gateway.api import failed_auth
 from gateway.api.problems import Problem
 from gateway.auth import Principal, Role, authenticate
 from gateway.ratelimit import RateLimiter
@@ -33,7 +34,22 @@ async def get_session(state: StateDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
+async def _not_looked_up(session: AsyncSession, presented: str) -> Principal | None:
+    """Stands in for ``authenticate`` while an address is locked out: only cached keys pass."""
+    return None
+
+
+def _too_many_failures(wait: float) -> Problem:
+    return Problem(
+        429,
+        "Too many requests",
+        "too many failed authentications from this address",
+        headers={"Retry-After": RateLimiter.retry_after_header(wait)},
+    )
+
+
 async def get_principal(
+    request: Request,
     state: StateDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
@@ -44,11 +60,20 @@ async def get_principal(
         headers={"WWW-Authenticate": "Bearer"},
     )
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise unauthorized
-    principal = await state.keys.lookup(credentials.credentials, authenticate)
-    if principal is None:
-        raise unauthorized
-    return principal
+        raise unauthorized  # no key presented: nothing was guessed
+    failures = failed_auth.failure_limiter(request, state.settings)
+    address = failed_auth.client_key(request)
+    locked = failures.wait(address)
+    check = authenticate if locked == 0 else _not_looked_up
+    principal = await state.keys.lookup(credentials.credentials, check)
+    if principal is not None:
+        return principal
+    if locked:
+        raise _too_many_failures(locked)
+    wait = failed_auth.record_failure(failures, address)
+    if wait:
+        raise _too_many_failures(wait)
+    raise unauthorized
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]

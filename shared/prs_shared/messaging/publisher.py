@@ -12,6 +12,7 @@ from aio_pika.abc import (
     AbstractChannel,
     AbstractConnection,
     AbstractExchange,
+    AbstractRobustChannel,
     DeliveryMode,
     HeadersType,
 )
@@ -68,6 +69,9 @@ class Publisher:
 
     Many coroutines may publish at once: aio-pika pipelines them on the channel and each awaits
     its own confirm, so throughput is not capped at one broker round trip per message.
+
+    On a robust connection, a publish made while the channel is being restored after a lost
+    connection waits for it (up to the confirm timeout) instead of failing at once.
     """
 
     def __init__(self, channel: AbstractChannel, topology: Topology, *, timeout: float = 30.0):
@@ -75,6 +79,7 @@ class Publisher:
         self._topology = topology
         self._timeout = timeout
         self._exchanges: dict[str, AbstractExchange] = {}
+        self._closed = False
 
     @classmethod
     async def open(
@@ -88,6 +93,7 @@ class Publisher:
         return self._topology
 
     async def close(self) -> None:
+        self._closed = True
         await self._channel.close()
 
     async def _exchange(self, name: str) -> AbstractExchange:
@@ -116,6 +122,7 @@ class Publisher:
         await asyncio.gather(*(self.publish(e) for e in envelopes))
 
     async def publish_raw(self, exchange: str, routing_key: str, message: aio_pika.Message) -> None:
+        await self._restored(message)
         ex = await self._exchange(exchange)
         try:
             await ex.publish(
@@ -130,6 +137,26 @@ class Publisher:
         except TimeoutError as exc:
             raise PublishError(
                 f"no publisher confirm for {message.message_id} within {self._timeout}s"
+            ) from exc
+
+    async def _restored(self, message: aio_pika.Message) -> None:
+        """Wait until a robust channel that lost its connection has been reopened.
+
+        After a reconnect, aio-pika reopens a connection's channels one after another, in no
+        fixed order: a consumer's channel may be delivering again while this one is still closed.
+        Failing at once then fails work that is already done: a handler that committed could not
+        announce its outcome, and its delivery would have to be handled again. The channel is
+        usually back within milliseconds; a broker that stays away still fails the publish, within
+        the same bound as a missing confirm.
+        """
+        channel = self._channel
+        if self._closed or not channel.is_closed or not isinstance(channel, AbstractRobustChannel):
+            return  # open, or closed for good: aio-pika raises on publish
+        try:
+            await asyncio.wait_for(channel.ready(), timeout=self._timeout)
+        except TimeoutError as exc:
+            raise PublishError(
+                f"channel not restored within {self._timeout}s; {message.message_id} not published"
             ) from exc
 
 

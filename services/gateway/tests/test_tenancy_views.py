@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, select
 
-from gateway.models import DeadLetter, Task
+from gateway.models import DeadLetter, Report, SentNotification, Task
 from prs_shared.messaging.envelope import Envelope, utcnow
 
 from .conftest import Gateway
@@ -283,3 +283,48 @@ async def test_a_body_naming_another_organization_is_refused_up_front_and_queues
     # The key's own organization, named or implied, is accepted.
     accepted = await gateway.client.post(path, json={**body, "organization_id": MINE}, headers=mine)
     assert accepted.status_code == 202, accepted.text
+
+
+async def test_another_organizations_report_and_sent_mail_are_not_there_for_a_scoped_key(
+    gateway: Gateway,
+) -> None:
+    mine = gateway.auth(await gateway.make_key("viewer", MINE))
+    theirs = gateway.auth(await gateway.make_key("viewer", THEIRS))
+    report_id = str(uuid.uuid4())
+    gateway.app.state.gateway.files.put(f"reports/{report_id}.html", b"<h1>theirs</h1>")
+    async with _sessions(gateway)() as session, session.begin():
+        session.add(
+            Report(
+                report_id=report_id,
+                organization_id=THEIRS,
+                report_type="deals",
+                days=30,
+                files={"html": f"reports/{report_id}.html"},
+                generated_at=utcnow(),
+            )
+        )
+        session.add(
+            SentNotification(
+                event_id=str(uuid.uuid4()),
+                organization_id=THEIRS,
+                notification_type="password_reset",
+                recipients=["someone@theirs.example"],
+                status="sent",
+                message_id="<x@prs.test>",
+                at=utcnow(),
+            )
+        )
+    path = "/api/automated-processes/reports/{}/download"
+    nobody = str(uuid.uuid4())
+    other = await gateway.client.get(path.format(report_id), headers=mine)
+    unknown = await gateway.client.get(path.format(nobody), headers=mine)
+    assert other.status_code == 404
+    assert _words(other, [report_id]) == _words(unknown, [nobody])
+    assert (
+        await gateway.client.get("/api/automated-processes/reports/", headers=mine)
+    ).json() == []
+    log = await gateway.client.get("/api/notifications/", headers=mine)
+    assert log.json() == {"items": [], "total": 0}
+    # Theirs to see.
+    assert (await gateway.client.get(path.format(report_id), headers=theirs)).status_code == 200
+    assert (await gateway.client.get("/api/notifications/", headers=theirs)).json()["total"] == 1

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from notifier.models import SentMail, WebhookDelivery, WebhookEndpoint
-from prs_shared.messaging.deals import DEAL_VERIFIED
+from prs_shared.messaging.deals import AUDIT_REPORT_GENERATED, DEAL_VERIFIED
 from prs_shared.messaging.envelope import Envelope
 from prs_shared.messaging.messages import TaskLifecycle
 from prs_shared.messaging.notifications import SEND_NOTIFICATION
@@ -213,3 +213,31 @@ async def test_registering_another_organizations_url_changes_nothing_of_theirs(
     assert created.result is not None
     assert created.result["created"] is True
     assert endpoints == {THEIRS: "t" * 32, MINE: "m" * 32}
+
+
+async def test_a_report_is_announced_to_its_own_organization_not_to_a_requester_of_another(
+    kit: Any, run_notifier: Any, publisher: Any, smtp_sink: Any
+) -> None:
+    generated = Envelope(
+        type=AUDIT_REPORT_GENERATED.type,
+        organization_id=MINE,
+        payload={
+            "report_id": "rep-9",
+            "organization_id": MINE,
+            "report_type": "deals",
+            "days": 7,
+            "files": {"html": "reports/rep-9.html"},
+            "requested_by": "u-other",  # a user of org-2
+        },
+    )
+    async with run_notifier() as host:
+        await kit.seed_directory(publisher, host)
+        await publisher.publish(generated)
+
+        async def both_admins() -> bool:
+            return len(smtp_sink.received) >= 2
+
+        await kit.eventually(both_admins, message="the report's organization's admins emailed")
+        await _settle()
+    got = sorted(address for r in smtp_sink.received for address in r.rcpt_tos)
+    assert got == ["ada@acme.example.com", "bo@acme.example.com"]

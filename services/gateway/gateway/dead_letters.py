@@ -20,17 +20,23 @@ from decimal import Decimal
 from typing import Any
 
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
+from pydantic import ValidationError
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.models import DeadLetter
+from gateway.models import DeadLetter, Task
+from prs_shared.db.tables import outbox
 from prs_shared.messaging.delivery import Delivery
-from prs_shared.messaging.envelope import utcnow
+from prs_shared.messaging.envelope import Envelope, Priority, utcnow
 from prs_shared.messaging.headers import (
+    ATTEMPT_HEADER,
     ATTEMPTS_HEADER,
     ERROR_HEADER,
     ORIGINAL_QUEUE_HEADER,
     REASON_HEADER,
     int_header,
 )
+from prs_shared.messaging.messages import TaskStatus
 from prs_shared.messaging.subscription import Result, RetryHeaders, Scope, Subscription
 from prs_shared.messaging.topology import RETRY_QUEUE_HEADER, Topology, declare_work_queue
 
@@ -153,3 +159,59 @@ def archive_subscriptions(topology: Topology, queue_names: Sequence[str]) -> lis
         )
         for name in queue_names
     ]
+
+
+# Headers the archive or the broker added to the failed message; a replay starts without them.
+_FAILURE_HEADERS = (
+    "x-death",
+    ATTEMPTS_HEADER,
+    ERROR_HEADER,
+    *ARCHIVE_RETRY_HEADERS.__dict__.values(),
+)
+
+
+async def stage_replay(session: AsyncSession, row: DeadLetter, *, reset_task: bool) -> None:
+    """Put a dead letter back on its queue through the outbox, in the caller's transaction.
+
+    The message leaves only once the transaction commits, so the task it names is QUEUED again
+    before any worker can report on the replayed run; the registry's forward-only fold then takes
+    the replay's events from attempt 1. ``reset_task`` is False when the caller may not touch the
+    task the message names.
+    """
+    headers = {
+        k: v
+        for k, v in row.headers.items()
+        if not k.startswith("x-dead") and k not in _FAILURE_HEADERS
+    }
+    headers[ATTEMPT_HEADER] = 1
+    headers["x-replayed-from"] = row.id
+    await session.execute(
+        insert(outbox).values(
+            message_id=(row.message_id or row.id)[:36],
+            # Straight to the queue it died in, through the default exchange: the relay's
+            # publish is confirmed and mandatory, so a queue that is gone is an error, not a loss.
+            exchange="",
+            routing_key=row.queue,
+            body=row.body,
+            headers=headers,
+            priority=_priority(row.body),
+            created_at=utcnow(),
+        )
+    )
+    row.replayed_at = utcnow()
+    if reset_task and row.task_id:
+        task = await session.get(Task, row.task_id)
+        if task is not None and TaskStatus(task.status).terminal:
+            now = utcnow()
+            task.status = TaskStatus.QUEUED.value
+            task.attempts = 0
+            task.result = task.error = None
+            task.started_at = task.finished_at = task.retry_at = None
+            task.queued_at = task.updated_at = now
+
+
+def _priority(body: bytes) -> int:
+    try:
+        return Envelope.model_validate_json(body).priority.amqp
+    except ValidationError:
+        return Priority.MEDIUM.amqp

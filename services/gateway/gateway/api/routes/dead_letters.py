@@ -11,7 +11,6 @@ import json
 from datetime import datetime
 from typing import Annotated, Any
 
-import aio_pika
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import LargeBinary, delete, func, select
@@ -19,10 +18,8 @@ from sqlalchemy import LargeBinary, delete, func, select
 from gateway.api.deps import CurrentPrincipal, SessionDep, StateDep, require, visible
 from gateway.api.problems import Problem
 from gateway.auth import Principal, Role
+from gateway.dead_letters import stage_replay
 from gateway.models import DeadLetter, Task
-from prs_shared.messaging.envelope import utcnow
-from prs_shared.messaging.messages import TaskStatus
-from prs_shared.messaging.runtime import ATTEMPT_HEADER
 
 router = APIRouter(prefix="/api/dead-letters", tags=["dead letters"])
 
@@ -211,43 +208,15 @@ async def inspect_dead_letter(
     return DeadLetterDetail(**summary.model_dump(), headers=row.headers, body=body)
 
 
-async def _replay(
-    session: SessionDep, state: StateDep, principal: Principal, row: DeadLetter
-) -> None:
-    headers = {
-        k: v
-        for k, v in row.headers.items()
-        if not k.startswith("x-dead") and k not in ("x-death", "x-attempts", "x-last-error")
-    }
-    headers[ATTEMPT_HEADER] = 1
-    headers["x-replayed-from"] = row.id
-    message = aio_pika.Message(
-        body=row.body,
-        headers=headers,
-        content_type="application/json",
-        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-        message_id=row.message_id,
-        type=row.message_type,
+async def _replay(session: SessionDep, principal: Principal, row: DeadLetter) -> None:
+    # The dead letter's organization comes from its body; the task it names must be the
+    # caller's too, or a crafted message could reset another organization's task.
+    task = await session.get(Task, row.task_id) if row.task_id else None
+    await stage_replay(
+        session,
+        row,
+        reset_task=task is not None and visible(principal, task.organization_id),
     )
-    # Straight to the queue it died in, through the default exchange: the publish is confirmed
-    # and mandatory, so a queue that no longer exists is an error, not a silent loss.
-    await state.host.publisher.publish_raw("", row.queue, message)
-    row.replayed_at = utcnow()
-    if row.task_id:
-        task = await session.get(Task, row.task_id)
-        # The dead letter's organization comes from its body; the task it names must be the
-        # caller's too, or a crafted message could reset another organization's task.
-        if (
-            task is not None
-            and visible(principal, task.organization_id)
-            and TaskStatus(task.status).terminal
-        ):
-            now = utcnow()
-            task.status = TaskStatus.QUEUED.value
-            task.attempts = 0
-            task.result = task.error = None
-            task.started_at = task.finished_at = task.retry_at = None
-            task.queued_at = task.updated_at = now
 
 
 @router.post("/{dead_letter_id}/replay", responses=_NOT_FOUND, dependencies=[OPERATORS])
@@ -259,7 +228,8 @@ async def replay_dead_letter(
         row = await _get(session, principal, dead_letter_id)
         if row.replayed_at is not None:
             raise Problem(409, "Already replayed", f"replayed at {row.replayed_at.isoformat()}")
-        await _replay(session, state, principal, row)
+        await _replay(session, principal, row)
+    state.host.relay.notify()
     return ReplayResult(replayed=1)
 
 
@@ -290,7 +260,8 @@ async def replay_all(
             .all()
         )
         for row in rows:
-            await _replay(session, state, principal, row)
+            await _replay(session, principal, row)
+    state.host.relay.notify()
     return ReplayResult(replayed=len(rows))
 
 

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import enum
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import date
 from typing import Literal
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 
 from prs_shared.messaging import catalog
-from prs_shared.messaging.common import CurrencyCode, Identifier, Money
+from prs_shared.messaging.common import (
+    BoundedStr,
+    Count,
+    CurrencyCode,
+    FileKey,
+    FileKeys,
+    Identifier,
+    LongStr,
+    Money,
+)
 from prs_shared.messaging.messages import Message
 
 
@@ -82,7 +90,7 @@ GENERATE_AUDIT_REPORT = catalog.command(
 class DealOutcome(Message):
     deal_id: Identifier
     organization_id: Identifier
-    client_name: str
+    client_name: str = Field(max_length=200)
     value: Money
     currency: CurrencyCode
     salesperson_id: Identifier | None = None
@@ -90,18 +98,20 @@ class DealOutcome(Message):
 
 
 class DealVerified(DealOutcome):
-    checks: list[str] = Field(description="Names of the checks that passed.")
+    checks: list[BoundedStr] = Field(max_length=100, description="Names of the checks that passed.")
 
 
 class DealRejected(DealOutcome):
-    reasons: list[str] = Field(min_length=1, description="Why, one line per failed check.")
+    reasons: list[LongStr] = Field(
+        min_length=1, max_length=1000, description="Why, one line per failed check."
+    )
     manual_review: bool = Field(description="True when a person must decide instead.")
 
 
 class CommissionCalculated(DealOutcome):
-    commission_id: str
+    commission_id: BoundedStr
     amount: Money
-    rate_description: str
+    rate_description: str = Field(max_length=500)
 
 
 class PaymentStatus(enum.StrEnum):
@@ -122,37 +132,37 @@ class PaymentStatusChanged(DealOutcome):
 class DealOverdue(DealOutcome):
     due_date: date
     outstanding: Money
-    period: str = Field(description="The period this announcement covers, e.g. 2026-11.")
+    period: BoundedStr = Field(description="The period this announcement covers, e.g. 2026-11.")
 
 
 class InvoiceGenerated(DealOutcome):
-    invoice_number: str
-    file_key: str = Field(description="Key of the PDF in the file store.")
+    invoice_number: BoundedStr
+    file_key: FileKey = Field(description="Key of the PDF in the file store.")
     total: Money
 
 
 class VerificationReminderDue(Message):
     organization_id: Identifier
-    deal_ids: list[Identifier] = Field(min_length=1)
-    oldest_pending_since: datetime
+    deal_ids: list[Identifier] = Field(min_length=1, max_length=10_000)
+    oldest_pending_since: AwareDatetime
     day: date = Field(description="One reminder per organization and day.")
 
 
 class AuditReportGenerated(Message):
-    report_id: str
+    report_id: str = Field(max_length=64)
     organization_id: Identifier | None
     report_type: ReportType
-    days: int
-    files: dict[str, str] = Field(description="Format (json, csv, html) → file store key.")
-    requested_by: str | None = None
+    days: int = Field(ge=1, le=3650)
+    files: FileKeys = Field(description="Format (json, csv, html) → file store key.")
+    requested_by: BoundedStr | None = None
 
 
 class CommissionReconciled(Message):
     organization_id: Identifier | None
-    deals_checked: int
-    created: int
-    fixed: int
-    total_commission: Decimal
+    deals_checked: Count
+    created: Count
+    fixed: Count
+    total_commission: Money
 
 
 DEAL_VERIFIED = catalog.event("deal.verified", DealVerified, "A deal passed verification.")

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from prs_shared.messaging import catalog
-from prs_shared.messaging.common import Identifier
+from prs_shared.messaging.common import BigCount, BoundedStr, FileKeys, Identifier, LongStr
 from prs_shared.messaging.messages import Message
 
 FileType = Literal["profile_picture", "deal_attachment"]
@@ -22,28 +22,28 @@ class ProcessFile(Message):
     )
     original_filename: str = Field(min_length=1, max_length=255)
     content_type: str | None = Field(default=None, max_length=100)
-    size: int = Field(ge=0)
+    size: BigCount
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     user_id: Identifier | None = None
     deal_id: Identifier | None = None
 
 
 class FileProcessed(Message):
-    file_id: str
+    file_id: BoundedStr
     file_type: FileType
-    variants: dict[str, str] = Field(description="Variant name → file store key.")
+    variants: FileKeys = Field(description="Variant name → file store key.")
     user_id: Identifier | None = None
     deal_id: Identifier | None = None
-    scan: str = Field(description="Scan verdict: clean.")
+    scan: BoundedStr = Field(description="Scan verdict: clean.")
 
 
 class FileRejected(Message):
-    file_id: str | None = Field(
+    file_id: BoundedStr | None = Field(
         default=None, description="The attachment id the file was uploaded as, when known."
     )
     file_type: FileType
-    original_filename: str
-    reason: str
+    original_filename: str = Field(max_length=255)
+    reason: LongStr
     user_id: Identifier | None = None
     deal_id: Identifier | None = None
 

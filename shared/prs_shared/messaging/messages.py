@@ -7,20 +7,29 @@ registered in the same catalog.
 from __future__ import annotations
 
 import enum
-from datetime import datetime
-from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from prs_shared.messaging import catalog
-from prs_shared.messaging.envelope import CONTROL_PRIORITY
+from prs_shared.messaging.common import (
+    Attempt,
+    BigCount,
+    BoundedStr,
+    Count,
+    DurationMs,
+    LargeJsonObject,
+    LongStr,
+)
+from prs_shared.messaging.envelope import CONTROL_PRIORITY, Priority
 
 
 class Message(BaseModel):
-    """Base of every payload: immutable, unknown fields refused."""
+    """Base of every payload: immutable, unknown fields refused, every field bounded."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Bounded with the types of prs_shared.messaging.common, so that a message no consumer could
+    # store is refused at validation (dead-lettered as a schema mismatch), not in a handler.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class Ping(Message):
@@ -59,28 +68,32 @@ class TaskLifecycle(Message):
     """What happened to one attempt of a task, as told by the worker that ran it."""
 
     task_id: UUID
-    task_type: str
+    task_type: BoundedStr
     status: TaskStatus
-    queue: str
-    service: str
-    worker: str
-    attempt: int = Field(ge=1, description="1 for the first try.")
-    at: datetime
-    duration_ms: float | None = None
-    result: dict[str, Any] | None = None
-    error: str | None = None
-    retry_at: datetime | None = None
+    queue: BoundedStr
+    service: str = Field(max_length=100)
+    worker: BoundedStr
+    attempt: Attempt = Field(description="1 for the first try.")
+    at: AwareDatetime
+    duration_ms: DurationMs | None = None
+    result: LargeJsonObject | None = None
+    error: LongStr | None = None
+    retry_at: AwareDatetime | None = None
+    queued_at: AwareDatetime | None = Field(
+        default=None, description="When the command was sent (its envelope's occurred_at)."
+    )
+    priority: Priority | None = Field(default=None, description="The command's priority.")
 
 
 class Heartbeat(Message):
     """A service instance saying it is alive, and what it is doing."""
 
-    service: str
-    worker: str
-    started_at: datetime
-    queues: list[str]
-    in_flight: int
-    processed: int
+    service: str = Field(max_length=100)
+    worker: BoundedStr
+    started_at: AwareDatetime
+    queues: list[BoundedStr] = Field(max_length=100)
+    in_flight: Count
+    processed: BigCount
 
 
 PING = catalog.command(
@@ -113,7 +126,7 @@ class CancelTask(Message):
 
     task_id: UUID
     message_id: UUID
-    requested_by: str | None = None
+    requested_by: BoundedStr | None = None
 
 
 CANCEL_TASK = catalog.register(

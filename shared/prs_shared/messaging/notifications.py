@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import enum
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import EmailStr, Field, model_validator
+from pydantic import Field, model_validator
 
 from prs_shared.messaging import catalog
-from prs_shared.messaging.common import Identifier
+from prs_shared.messaging.common import Email, Identifier, JsonObject, LongStr, MailboxStr
 from prs_shared.messaging.messages import Message
 from prs_shared.messaging.prs_events import UserRole
 
@@ -36,9 +36,9 @@ class SendNotification(Message):
     recipient_type: Literal["user", "role", "email"] = "user"
     user_id: Identifier | None = None
     role: UserRole | None = None
-    email: EmailStr | None = None
+    email: Email | None = None
     deal_id: Identifier | None = None
-    additional_data: dict[str, Any] = Field(default_factory=dict)
+    additional_data: JsonObject = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _recipient_named(self) -> SendNotification:
@@ -51,9 +51,9 @@ class SendNotification(Message):
 
 class NotificationOutcome(Message):
     notification_type: NotificationType
-    recipients: list[str]
-    message_id: str = Field(description="The Message-ID header of the email.")
-    error: str | None = None
+    recipients: list[MailboxStr] = Field(max_length=1000)
+    message_id: str = Field(max_length=300, description="The Message-ID header of the email.")
+    error: LongStr | None = None
 
 
 SEND_NOTIFICATION = catalog.command(

@@ -8,26 +8,28 @@ changes to the same entity: a replica ignores a snapshot older than what it hold
 from __future__ import annotations
 
 import enum
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import AwareDatetime, EmailStr, Field, model_validator
+from pydantic import AwareDatetime, Field, model_validator
 
 from prs_shared.messaging import catalog
-from prs_shared.messaging.common import CurrencyCode, Identifier, Money
+from prs_shared.messaging.common import CurrencyCode, Email, Identifier, Money, Rate, Version
 from prs_shared.messaging.messages import Message
 
 
 class CommissionTier(Message):
     up_to: Money | None = Field(description="Upper bound of the tier; null for the last tier.")
-    rate: Decimal = Field(ge=0, le=1, description="Fraction, e.g. 0.05 for 5%.")
+    rate: Rate = Field(description="Fraction, e.g. 0.05 for 5%.")
 
 
 class CommissionPolicy(Message):
     kind: Literal["flat", "tiered"]
-    rate: Decimal | None = Field(default=None, ge=0, le=1, description="For flat: a fraction.")
-    tiers: list[CommissionTier] = Field(default_factory=list, description="For tiered, ascending.")
+    rate: Rate | None = Field(default=None, description="For flat: a fraction.")
+    tiers: list[CommissionTier] = Field(
+        default_factory=list, max_length=100, description="For tiered, ascending."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> CommissionPolicy:
@@ -50,7 +52,7 @@ class Organization(Message):
     name: str = Field(min_length=1, max_length=200)
     currency: CurrencyCode = "USD"
     commission_policy: CommissionPolicy = CommissionPolicy(kind="flat", rate=Decimal("0.05"))
-    version: int = Field(default=1, ge=1)
+    version: Version = 1
 
 
 class UserRole(enum.StrEnum):
@@ -63,12 +65,12 @@ class UserRole(enum.StrEnum):
 class User(Message):
     user_id: Identifier
     organization_id: Identifier
-    email: EmailStr
+    email: Email
     full_name: str = Field(min_length=1, max_length=200)
-    roles: list[UserRole] = Field(default_factory=list)
+    roles: list[UserRole] = Field(default_factory=list, max_length=20)
     active: bool = True
-    password_expires_at: datetime | None = None
-    version: int = Field(default=1, ge=1)
+    password_expires_at: AwareDatetime | None = None
+    version: Version = 1
 
 
 class Deal(Message):
@@ -80,9 +82,9 @@ class Deal(Message):
     currency: CurrencyCode
     salesperson_id: Identifier | None = None
     due_date: date | None = None
-    attachment_ids: list[Identifier] = Field(default_factory=list)
+    attachment_ids: list[Identifier] = Field(default_factory=list, max_length=1000)
     created_at: AwareDatetime
-    version: int = Field(default=1, ge=1)
+    version: Version = 1
 
 
 class Payment(Message):

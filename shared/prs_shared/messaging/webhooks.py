@@ -50,7 +50,7 @@ class RegisterWebhook(Message):
         description="HTTPS URL of the endpoint; hosts resolving to private addresses are refused.",
     )
     event_types: list[WebhookEventType] = Field(
-        min_length=1, description="Which events the endpoint receives."
+        min_length=1, max_length=50, description="Which events the endpoint receives."
     )
     secret: str = Field(
         min_length=24, max_length=256, description="Shared secret that signs every delivery."

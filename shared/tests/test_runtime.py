@@ -220,3 +220,19 @@ async def test_a_retried_message_returns_only_to_the_queue_it_came_from(
     for other in topology.command_queues:
         if topology.queue(other) != origin:
             assert (await broker.queue(topology.queue(other))).messages == 0, other
+
+
+async def test_a_result_too_large_to_announce_is_replaced_by_its_size_and_the_task_succeeds(
+    probe_host, publisher: Publisher, tap, count_effects
+) -> None:
+    events = await tap("task.#")
+    message = effect("big-result", result_bytes=2 * 1024 * 1024)
+    async with probe_host() as host:
+        await publisher.publish(message)
+        seen = await events.wait_for(lambda s: TaskStatus.SUCCEEDED in statuses(s, message.task_id))
+        await eventually(lambda: settled(host), message="nothing in flight")
+    succeeded = next(e for e in seen if e.type == "task.succeeded")
+    result = TaskLifecycle.model_validate(succeeded.payload).result
+    assert result is not None and result["result_omitted"] == "too large to announce"
+    assert result["bytes"] > 2 * 1024 * 1024
+    assert await count_effects("big-result") == 1

@@ -8,6 +8,7 @@ adds the runtime's own.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage
+from pydantic import ValidationError
 
 from prs_shared.messaging import catalog
 from prs_shared.messaging.backoff import retry_delay
@@ -236,7 +238,7 @@ class Settler:
         envelope = envelope or delivery.envelope
         if not sub.announce or envelope is None or envelope.task_id is None:
             return
-        lifecycle = TaskLifecycle(
+        lifecycle = _lifecycle(
             task_id=envelope.task_id,
             task_type=envelope.type,
             status=status,
@@ -259,3 +261,20 @@ class Settler:
             if not quiet:
                 raise
             log.warning("could not announce %s", status.value, exc_info=True)
+
+
+def _lifecycle(**fields: Any) -> TaskLifecycle:
+    """The lifecycle event; a result too large for it is replaced by a note of its size.
+
+    The handler's work is committed by now: refusing to announce it would leave the delivery
+    unsettled and bring it back again and again.
+    """
+    try:
+        return TaskLifecycle(**fields)
+    except ValidationError:
+        if fields.get("result") is None:
+            raise
+        size = len(json.dumps(fields["result"], default=str))
+        log.warning("result of task %s is %d bytes; announced without it", fields["task_id"], size)
+        fields["result"] = {"result_omitted": "too large to announce", "bytes": size}
+        return TaskLifecycle(**fields)

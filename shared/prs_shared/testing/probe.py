@@ -41,6 +41,9 @@ class Effect(Message):
     fail_times: int = Field(default=0, ge=0, description="Fail transiently on the first N tries.")
     permanent: bool = Field(default=False, description="Fail permanently.")
     emit: bool = Field(default=False, description="Also emit test.effect_recorded via outbox.")
+    result_bytes: int = Field(
+        default=0, ge=0, le=8 * 1024 * 1024, description="Pad the result to about this size."
+    )
     exit_process: bool = Field(
         default=False, description="Kill the worker process, as an OOM or a segfault would."
     )
@@ -73,7 +76,10 @@ async def handle_effect(payload: Effect, ctx: HandlerContext) -> dict[str, Any]:
     )
     if payload.emit:
         ctx.caused(EFFECT_RECORDED.type, EffectRecorded(key=payload.key))
-    return {"key": payload.key, "worker": ctx.worker, "attempt": ctx.attempt}
+    result: dict[str, Any] = {"key": payload.key, "worker": ctx.worker, "attempt": ctx.attempt}
+    if payload.result_bytes:
+        result["padding"] = "x" * payload.result_bytes
+    return result
 
 
 def probe_registry() -> HandlerRegistry:

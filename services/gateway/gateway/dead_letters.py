@@ -21,11 +21,9 @@ from typing import Any
 
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 from pydantic import ValidationError
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.models import DeadLetter, Task
-from prs_shared.db.tables import outbox
 from prs_shared.messaging.delivery import Delivery
 from prs_shared.messaging.envelope import Envelope, Priority, utcnow
 from prs_shared.messaging.headers import (
@@ -37,6 +35,7 @@ from prs_shared.messaging.headers import (
     int_header,
 )
 from prs_shared.messaging.messages import TaskStatus
+from prs_shared.messaging.outbox import add_raw_to_outbox
 from prs_shared.messaging.subscription import Result, RetryHeaders, Scope, Subscription
 from prs_shared.messaging.topology import RETRY_QUEUE_HEADER, Topology, declare_work_queue
 
@@ -54,8 +53,10 @@ def jsonable(value: Any, depth: int = 0) -> Any:
     """A JSON form of any AMQP field value; types JSON lacks become faithful text."""
     if depth > 20:
         return _text(value)
-    if value is None or isinstance(value, bool | str):
-        return _text(value) if isinstance(value, str) else value
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return _text(value)
     if isinstance(value, int):
         # JSON integers beyond 64 bits lose precision in most readers: keep their digits.
         return value if abs(value) < 2**63 else str(value)
@@ -185,18 +186,16 @@ async def stage_replay(session: AsyncSession, row: DeadLetter, *, reset_task: bo
     }
     headers[ATTEMPT_HEADER] = 1
     headers["x-replayed-from"] = row.id
-    await session.execute(
-        insert(outbox).values(
-            message_id=(row.message_id or row.id)[:36],
-            # Straight to the queue it died in, through the default exchange: the relay's
-            # publish is confirmed and mandatory, so a queue that is gone is an error, not a loss.
-            exchange="",
-            routing_key=row.queue,
-            body=row.body,
-            headers=headers,
-            priority=_priority(row.body),
-            created_at=utcnow(),
-        )
+    await add_raw_to_outbox(
+        session,
+        message_id=(row.message_id or row.id)[:36],
+        # Straight to the queue it died in, through the default exchange: the relay's publish is
+        # confirmed and mandatory, so a queue that is gone is an error, not a loss.
+        exchange="",
+        routing_key=row.queue,
+        body=row.body,
+        headers=headers,
+        priority=_priority(row.body),
     )
     row.replayed_at = utcnow()
     if reset_task and row.task_id:

@@ -105,5 +105,4 @@ def decode_envelope(
         payload = spec.payload.model_validate(envelope.payload)
     except ValidationError as exc:
         raise Rejected("schema_mismatch", exc, envelope) from None
-    delivery = Delivery(queue, message, attempt, envelope, payload)
-    return delivery
+    return Delivery(queue, message, attempt, envelope, payload)

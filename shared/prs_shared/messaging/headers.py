@@ -23,21 +23,15 @@ MAX_ATTEMPT = 10_000
 def int_header(headers: Mapping[str, Any] | None, name: str, default: int) -> int:
     """A small positive integer header, whatever type it arrived as; ``default`` if unusable."""
     raw = (headers or {}).get(name, default)
-    if isinstance(raw, bool):
-        return default
     if isinstance(raw, bytes | bytearray):
         raw = raw.decode("ascii", "replace")
     if isinstance(raw, str):
-        raw = raw.strip()
         # str.isdigit accepts superscripts ("²") that int() refuses; isdecimal matches int().
-        if not raw.isascii() or not raw.isdecimal():
-            return default
-    if isinstance(raw, int | str):
-        try:
-            return min(max(1, int(raw)), MAX_ATTEMPT)
-        except ValueError:
-            return default
-    return default
+        raw = raw.strip()
+        raw = int(raw) if raw.isascii() and raw.isdecimal() else default
+    if not isinstance(raw, int) or isinstance(raw, bool):
+        return default
+    return min(max(1, raw), MAX_ATTEMPT)
 
 
 def attempt_of(headers: Mapping[str, Any] | None, name: str = ATTEMPT_HEADER) -> int:

@@ -63,6 +63,30 @@ async def add_to_outbox(
         await session.execute(insert(outbox), rows)
 
 
+async def add_raw_to_outbox(
+    session: AsyncSession,
+    *,
+    message_id: str,
+    exchange: str,
+    routing_key: str,
+    body: bytes,
+    headers: dict[str, Any],
+    priority: int,
+) -> None:
+    """Stage a message that is not a catalog envelope (a dead letter's body, as it was)."""
+    await session.execute(
+        insert(outbox).values(
+            message_id=message_id,
+            exchange=exchange,
+            routing_key=routing_key,
+            body=body,
+            headers=headers,
+            priority=priority,
+            created_at=utcnow(),
+        )
+    )
+
+
 def _delete_rows(rows: Sequence[Any], ids: list[int]) -> Delete:
     """Delete the published rows by id *and* message id.
 

@@ -100,7 +100,6 @@ class Runtime:
         self.service = service
         self.worker = worker or worker_id()
         self._connection = connection
-        self._sessions = sessions
         self._prefetch = prefetch
         self._grace = shutdown_grace
         self.started_delay = started_delay
@@ -133,7 +132,7 @@ class Runtime:
 
     @property
     def committed(self) -> int:
-        """Batches of more than one delivery committed together."""
+        """Batches committed (a message handled on its own is a batch of one)."""
         return sum(c.committed for c in self._consumers)
 
     @property
@@ -172,9 +171,6 @@ class Runtime:
                 await asyncio.wait(still, timeout=5)
         for consumer in self._consumers:
             await consumer.close()
-
-    async def crash_count(self, delivery: Delivery) -> int:
-        return await count_start(self._sessions, delivery.key)
 
 
 class Consumer:
@@ -242,14 +238,12 @@ class Consumer:
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()
-        # Whatever was never taken returns to the queue with the channel.
-        self._let_go(list(self._ready))
         self._ready.clear()
         if self._channel is not None and not self._channel.is_closed:
             with contextlib.suppress(Exception):
                 await self._channel.close()
-        # A straggler still cancelling (a thread blocked on SQLite's lock, say) can settle
-        # nothing on a closed channel: what it holds is back on the queue already.
+        # What was never taken, and what a straggler still cancelling holds (a thread blocked on
+        # SQLite's lock, say), can be settled on no channel now: it is back on its queue.
         if self._held:
             IN_FLIGHT.labels(self.runtime.service).dec(len(self._held))
             self._held.clear()
@@ -300,17 +294,16 @@ class Consumer:
             if self.sub.accepts is None:
                 return decode_raw(queue, message)
             return decode_envelope(queue, message, self.sub.accepts, self.runtime.service)
-        except Rejected as rejected:
+        except Exception as exc:
+            if isinstance(exc, Rejected):
+                rejected = exc
+            else:  # a decoder bug must not stall the queue either
+                log.exception("could not decode a delivery on %s", queue)
+                rejected = Rejected("invalid_envelope", exc)
             delivery = Delivery(queue, message, attempt_of(message.headers), rejected.envelope)
             await self._settle(
                 [delivery],
                 self._settler.dead_letter(self.sub, delivery, rejected.reason, rejected.error),
-            )
-        except Exception as exc:  # a decoder bug must not stall the queue either
-            log.exception("could not decode a delivery on %s", queue)
-            delivery = Delivery(queue, message, attempt_of(message.headers))
-            await self._settle(
-                [delivery], self._settler.dead_letter(self.sub, delivery, "invalid_envelope", exc)
             )
         return None
 
@@ -344,7 +337,7 @@ class Consumer:
         started = self._announce_started_later([delivery])
         try:
             if count_crashes:
-                crashes = await self.runtime.crash_count(delivery)
+                crashes = await count_start(self._unit.sessions, delivery.key)
                 if crashes > self._settler.retry.crash_limit:
                     await _finish(started)
                     error = CrashLoop(
@@ -355,9 +348,7 @@ class Consumer:
                         self._settler.dead_letter(self.sub, delivery, "crash_loop", error),
                     )
                     return
-            outcome = (await self._unit.commit(self.sub, [delivery], forget_crashes=count_crashes))[
-                0
-            ]
+            [outcome] = await self._unit.commit(self.sub, [delivery], forget_crashes=count_crashes)
         except Exception as exc:
             await _finish(started)
             await self._settle([delivery], self._settler.fail(self.sub, delivery, exc))

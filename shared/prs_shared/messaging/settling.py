@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from prs_shared.messaging import catalog
 from prs_shared.messaging.backoff import retry_delay
 from prs_shared.messaging.delivery import Delivery
-from prs_shared.messaging.envelope import Envelope, utcnow
+from prs_shared.messaging.envelope import utcnow
 from prs_shared.messaging.errors import PermanentError
 from prs_shared.messaging.headers import (
     ATTEMPTS_HEADER,
@@ -188,10 +188,8 @@ class Settler:
         reason: str,
         exc: BaseException,
         status: TaskStatus = TaskStatus.DEAD_LETTERED,
-        envelope: Envelope | None = None,
     ) -> None:
         """Copy the message to its dead-letter queue with why it failed, confirm, then ack it."""
-        envelope = envelope or delivery.envelope
         message = delivery.message
         error = error_text(exc)
         copy = copy_message(
@@ -211,10 +209,7 @@ class Settler:
         )
         await self._publisher.publish_raw(exchange, routing_key, copy)
         log.error("dead-lettered from %s (%s): %s", delivery.queue, reason, error)
-        if envelope is not None:
-            await self.announce(
-                sub, delivery, status, error=f"{reason}: {error}", envelope=envelope
-            )
+        await self.announce(sub, delivery, status, error=f"{reason}: {error}")
         await message.ack()
         DEAD_LETTERS.labels(self.service, delivery.queue, reason).inc()
         TASKS.labels(self.service, delivery.type, status.value.lower()).inc()
@@ -232,10 +227,9 @@ class Settler:
         duration_ms: float | None = None,
         retry_at: datetime | None = None,
         quiet: bool = False,
-        envelope: Envelope | None = None,
     ) -> None:
         """Publish a task lifecycle event for a command that carries a task id."""
-        envelope = envelope or delivery.envelope
+        envelope = delivery.envelope
         if not sub.announce or envelope is None or envelope.task_id is None:
             return
         lifecycle = _lifecycle(

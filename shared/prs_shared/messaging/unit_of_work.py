@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import delete, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from prs_shared.db.engine import SessionFactory
 from prs_shared.db.tables import delivery_attempts, inbox
@@ -46,40 +47,16 @@ class UnitOfWork:
     ) -> list[Outcome]:
         """Handle ``batch`` in one transaction; raises (rolled back) if anything fails."""
         t0 = time.perf_counter()
-        outcomes: list[Outcome | None] = [None] * len(batch)
-        scope: Scope
         async with self.sessions() as session, session.begin():
-            known: dict[str, Outcome] = {}
-            if sub.inbox:
-                found = await session.execute(
-                    select(inbox.c.message_id, inbox.c.result, inbox.c.duration_ms).where(
-                        inbox.c.message_id.in_([d.key for d in batch])
-                    )
-                )
-                known = {r.message_id: Outcome(True, r.result, r.duration_ms or 0.0) for r in found}
-            fresh: list[int] = []
-            firsts: dict[str, int] = {}
-            for i, delivery in enumerate(batch):
-                if (prior := known.get(delivery.key)) is not None:
-                    outcomes[i] = prior
-                elif delivery.key in firsts and sub.inbox:
-                    continue  # a second copy in this batch: the first one's duplicate, below
-                else:
-                    firsts[delivery.key] = i
-                    fresh.append(i)
+            seen = await self._seen(session, batch) if sub.inbox else {}
+            fresh = _first_copies(batch, seen) if sub.inbox else list(batch)
             scope = Scope(session, self.service, self.worker)
-            results: Sequence[Result] = []
-            if fresh:
-                results = await sub.work([batch[i] for i in fresh], scope)
-                if len(results) != len(fresh):
-                    raise RuntimeError(f"work returned {len(results)} results for {len(fresh)}")
+            results = await sub.work(fresh, scope) if fresh else []
+            if len(results) != len(fresh):
+                raise RuntimeError(f"work returned {len(results)} results for {len(fresh)}")
             duration_ms = (time.perf_counter() - t0) * 1000
-            rows = []
-            for i, result in zip(fresh, results, strict=True):
-                outcomes[i] = Outcome(False, result, duration_ms)
-                if sub.inbox:
-                    rows.append(inbox_row(batch[i], result, duration_ms))
-            if rows:
+            if sub.inbox and fresh:
+                rows = [inbox_row(d, r, duration_ms) for d, r in zip(fresh, results, strict=True)]
                 await session.execute(insert(inbox), rows)
             await add_to_outbox(session, scope.staged, self.topology)
             if forget_crashes:
@@ -87,14 +64,36 @@ class UnitOfWork:
                 await session.execute(
                     delete(delivery_attempts).where(delivery_attempts.c.key.in_(keys))
                 )
-        for i, delivery in enumerate(batch):
-            if outcomes[i] is None:
-                first = outcomes[firsts[delivery.key]]
-                assert first is not None
-                outcomes[i] = replace(first, duplicate=True)
         if scope.staged and self.on_committed is not None:
             self.on_committed()
-        return [o for o in outcomes if o is not None]
+        handled = [Outcome(False, result, duration_ms) for result in results]
+        if not sub.inbox:
+            return handled
+        # Every copy after the one handled (or stored before) is a duplicate of it.
+        for delivery, outcome in zip(fresh, handled, strict=True):
+            seen[delivery.key] = replace(outcome, duplicate=True)
+        firsts = {id(d): o for d, o in zip(fresh, handled, strict=True)}
+        return [firsts.get(id(d)) or seen[d.key] for d in batch]
+
+    async def _seen(self, session: AsyncSession, batch: Sequence[Delivery]) -> dict[str, Outcome]:
+        """The stored outcomes of the batch's messages that were handled before."""
+        found = await session.execute(
+            select(inbox.c.message_id, inbox.c.result, inbox.c.duration_ms).where(
+                inbox.c.message_id.in_([d.key for d in batch])
+            )
+        )
+        return {r.message_id: Outcome(True, r.result, r.duration_ms or 0.0) for r in found}
+
+
+def _first_copies(batch: Sequence[Delivery], seen: dict[str, Outcome]) -> list[Delivery]:
+    """The deliveries to handle: not seen before, and the first copy of each message."""
+    keys: set[str] = set()
+    fresh: list[Delivery] = []
+    for delivery in batch:
+        if delivery.key not in seen and delivery.key not in keys:
+            keys.add(delivery.key)
+            fresh.append(delivery)
+    return fresh
 
 
 def inbox_row(delivery: Delivery, result: Result, duration_ms: float) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from gateway.acceptor import TaskAcceptor
 from gateway.api import problems
+from gateway.api.body_limit import BodyLimitMiddleware
 from gateway.api.routes import (
     dead_letters,
     health,
@@ -94,6 +95,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     problems.install(app)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        json_bytes=settings.max_json_bytes,
+        upload_bytes=settings.max_upload_bytes,
+        refuse=problems.too_large,
+    )
     app.include_router(health.router)
     app.include_router(queueing.router)
     app.include_router(monitoring.router)

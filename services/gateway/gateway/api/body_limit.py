@@ -12,15 +12,13 @@ multipart framing and form fields); every other body is held to ``PRS_MAX_JSON_B
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from gateway.settings import GatewaySettings
 
 # The multipart framing and the few text fields around the file part.
 MULTIPART_OVERHEAD = 64 * 1024
@@ -34,62 +32,34 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, detail, headers={"Connection": "close"})
 
 
-@dataclass(frozen=True)
-class BodyLimits:
-    json_bytes: int
-    upload_bytes: int
-
-    @classmethod
-    def of(cls, settings: GatewaySettings) -> BodyLimits:
-        return cls(settings.max_json_bytes, settings.max_upload_bytes)
-
-    def check(self, content_type: str) -> tuple[int, str]:
-        """The byte limit for a body of this content type, and the 413's detail."""
-        if content_type.lower().startswith("multipart/form-data"):
-            limit = self.upload_bytes + MULTIPART_OVERHEAD
-            return limit, f"files are limited to {self.upload_bytes} bytes"
-        return self.json_bytes, f"request bodies are limited to {self.json_bytes} bytes"
-
-
-_DEFAULTS = BodyLimits(
-    GatewaySettings.model_fields["max_json_bytes"].default,
-    GatewaySettings.model_fields["max_upload_bytes"].default,
-)
-
-
-def limits_from_app(scope: Scope) -> BodyLimits:
-    """The running gateway's limits; the defaults before its lifespan has set them."""
-    state = getattr(scope["app"].state, "gateway", None)
-    return BodyLimits.of(state.settings) if state is not None else _DEFAULTS
-
-
-Refuse = Callable[[Request, BodyTooLarge], Response]
+Refuse = Callable[[Request, BodyTooLarge], Awaitable[Response]]
 
 
 class BodyLimitMiddleware:
     """Refuses over-limit bodies with ``refuse``'s response (the gateway's 413 problem)."""
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        refuse: Refuse,
-        limits: Callable[[Scope], BodyLimits] = limits_from_app,
-    ) -> None:
+    def __init__(self, app: ASGIApp, *, json_bytes: int, upload_bytes: int, refuse: Refuse) -> None:
         self.app = app
         self.refuse = refuse
-        self.limits = limits
+        # (limit, the 413's detail), worked out once rather than on every request.
+        self._json = json_bytes, f"request bodies are limited to {json_bytes} bytes"
+        self._multipart = (
+            upload_bytes + MULTIPART_OVERHEAD,
+            f"files are limited to {upload_bytes} bytes",
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request = Request(scope)
-        limit, detail = self.limits(scope).check(request.headers.get("content-type", ""))
-        declared = request.headers.get("content-length", "")
+        headers = Headers(scope=scope)
+        multipart = headers.get("content-type", "").lower().startswith("multipart/form-data")
+        limit, detail = self._multipart if multipart else self._json
+        declared = headers.get("content-length", "")
         # A malformed Content-Length never gets here: the HTTP server refuses it first.
         if declared.isdigit() and int(declared) > limit:
-            await self.refuse(request, BodyTooLarge(detail))(scope, receive, send)
+            response = await self.refuse(Request(scope), BodyTooLarge(detail))
+            await response(scope, receive, send)
             return
         received = 0
 

@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway.api.body_limit import BodyLimitMiddleware, BodyTooLarge
+from gateway.api.body_limit import BodyTooLarge
 
 log = logging.getLogger(__name__)
 
@@ -79,18 +79,15 @@ def invalid(errors: list[dict[str, Any]]) -> Problem:
     return Problem(422, "Invalid request", describe(errors), errors=errors)
 
 
-def too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
+async def too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
+    """The 413 problem, for the body-limit middleware and for a body found too large as read."""
     headers = dict(exc.headers) if exc.headers else None
     return problem_response(request, 413, "Payload too large", exc.detail, headers)
 
 
 def install(app: FastAPI) -> None:
-    """The gateway's error handling: every error a problem, and bodies bounded before reading."""
-    app.add_middleware(BodyLimitMiddleware, refuse=too_large)
-
-    @app.exception_handler(BodyTooLarge)
-    async def _too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
-        return too_large(request, exc)
+    """The gateway's error handling: every error a problem."""
+    app.exception_handler(BodyTooLarge)(too_large)
 
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:

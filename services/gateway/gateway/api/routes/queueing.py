@@ -144,11 +144,8 @@ def _too_large(limit: int) -> Problem:
 async def _from_multipart(
     request: Request, principal: Principal, state: StateDep
 ) -> tuple[ProcessFile, Priority, str | None]:
+    # A body declared (or, chunked, read) past the limit is refused by the body-limit middleware.
     limit = state.settings.max_upload_bytes
-    declared = request.headers.get("content-length")
-    # Multipart framing adds a little; far beyond the limit is refused before reading anything.
-    if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
-        raise _too_large(limit)
     try:
         form = await request.form(max_files=1, max_fields=20)
     except BodyTooLarge:

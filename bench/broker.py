@@ -14,7 +14,7 @@ import multiprocessing
 import os
 import shutil
 import tempfile
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -30,6 +30,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bench.common import (
+    PREFETCH,
     Child,
     SectionResult,
     amqp_url,
@@ -40,7 +41,7 @@ from bench.common import (
     wall,
     warmup_count,
 )
-from bench.cpu import CpuMeter, other_load_pct, per_task_ms
+from bench.cpu import CpuMeter
 from gateway.broker_view import REGISTRY_CONSUMER
 from gateway.broker_view import SERVICES as PLATFORM_SERVICES
 from gateway.models import Task
@@ -52,9 +53,6 @@ from prs_shared.messaging.topology import Topology, delete_all
 # Publishes in flight at once; each window's confirms are awaited together before the next, so
 # the client never holds more unconfirmed messages than this.
 PUBLISH_WINDOW = 500
-# The services' default ``prefetch`` setting; the raw consumer uses the same so that neither side
-# gets a deeper pipeline than the other.
-PREFETCH = 64
 # The deal-workflow service consumes ``workflow``; ping is a ``system`` command by default.
 TASK_QUEUE = "workflow"
 # How often the registry is read while tasks complete; it bounds the latency resolution. Reading
@@ -131,9 +129,11 @@ async def recv_report(conn: Connection, timeout: float) -> tuple[str, float, lis
     return await asyncio.to_thread(wait)
 
 
-async def _raw_publish(channel: AbstractChannel, queue: str, count: int, body_size: int) -> float:
+PublishBody = Callable[[bytes], Awaitable[object]]
+
+
+async def publish_windows(publish: PublishBody, count: int, body_size: int) -> float:
     """Publish ``count`` messages in confirm windows; returns when the first window started."""
-    exchange = channel.default_exchange
     first = 0.0
     for start in range(0, count, PUBLISH_WINDOW):
         size = min(PUBLISH_WINDOW, count - start)
@@ -141,21 +141,44 @@ async def _raw_publish(channel: AbstractChannel, queue: str, count: int, body_si
         first = first or sent
         # The send time travels in the body, padded to the size of a project envelope.
         body = f"{sent:.6f} ".encode().ljust(body_size, b"x")
-        await asyncio.gather(
-            *(
-                exchange.publish(
-                    aio_pika.Message(
-                        body,
-                        delivery_mode=DeliveryMode.PERSISTENT,
-                        content_type="application/json",
-                    ),
-                    routing_key=queue,
-                    mandatory=True,
-                )
-                for _ in range(size)
-            )
-        )
+        await asyncio.gather(*(publish(body) for _ in range(size)))
     return first
+
+
+async def measure_consumer(
+    result: SectionResult,
+    publish: PublishBody,
+    receiver: Connection,
+    processes: Mapping[int, str],
+    *,
+    warmup: int,
+    ready_timeout: float,
+) -> None:
+    """The raw line's measurement, for it and the lines measured like it: once the consumer
+    reports ready, ``warmup`` messages untimed, then ``result.n`` from the first publish until
+    the consumer reports its last; the consumer reports on ``receiver`` as ``_raw_consume``."""
+    body_size = command_size()
+    await recv_report(receiver, ready_timeout)
+    await publish_windows(publish, warmup, body_size)
+    await recv_report(receiver, phase_timeout(warmup))
+    meter = CpuMeter(processes)
+    meter.start()
+    first = await publish_windows(publish, result.n, body_size)
+    _, last, latencies = await recv_report(receiver, phase_timeout(result.n))
+    spent = meter.stop()
+    result.timed(first, last, latencies, spent, meter.elapsed, warmup=warmup, body_bytes=body_size)
+
+
+def _raw_publisher(channel: AbstractChannel, queue: str) -> PublishBody:
+    exchange = channel.default_exchange
+
+    def publish(body: bytes) -> Awaitable[object]:
+        message = aio_pika.Message(
+            body, delivery_mode=DeliveryMode.PERSISTENT, content_type="application/json"
+        )
+        return exchange.publish(message, routing_key=queue, mandatory=True)
+
+    return publish
 
 
 async def run_raw(n: int, namespace: str) -> SectionResult:
@@ -171,8 +194,6 @@ async def run_raw(n: int, namespace: str) -> SectionResult:
         ),
     )
     queue = f"{namespace}raw"
-    # The raw messages weigh what a project command weighs on the wire.
-    body_size = command_size()
     warmup = warmup_count(n)
     connection = await aio_pika.connect(amqp_url())
     ctx = multiprocessing.get_context("spawn")
@@ -184,26 +205,16 @@ async def run_raw(n: int, namespace: str) -> SectionResult:
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         await channel.declare_queue(queue, durable=True)
         consumer.start()
-        await recv_report(receiver, 30)
-        await _raw_publish(channel, queue, warmup, body_size)
-        await recv_report(receiver, phase_timeout(warmup))
-        meter = CpuMeter({os.getpid(): "bench publisher", consumer.pid or -1: "consumer"})
-        meter.start()
-        first = await _raw_publish(channel, queue, n, body_size)
-        _, last_ack, latencies = await recv_report(receiver, phase_timeout(n))
-        spent = meter.stop()
-        result.completed = len(latencies)
-        result.seconds = last_ack - first
-        result.rate = n / result.seconds
-        result.p50_ms, result.p99_ms = latency_summary(latencies)
-        result.extra = {
-            "warmup": warmup,
-            "body_bytes": body_size,
-            "cpu_ms_per_task": per_task_ms(spent, n),
-            "other_load_pct": other_load_pct(spent, meter.elapsed),
-        }
+        await measure_consumer(
+            result,
+            _raw_publisher(channel, queue),
+            receiver,
+            {os.getpid(): "bench publisher", consumer.pid or -1: "consumer"},
+            warmup=warmup,
+            ready_timeout=30,
+        )
     except Exception as exc:
-        result.error = f"{type(exc).__name__}: {exc}"
+        result.failed(exc)
     finally:
         consumer.join(5)
         if consumer.is_alive():
@@ -483,29 +494,24 @@ async def run_project(n: int, backend: Backend, run_id: str, log_dir: Path) -> S
         last = max(watch.seen.values())
         visible = [watch.seen[t] - watch.sent[t] for t in watch.seen]
         finished = [watch.finished[t].timestamp() - watch.sent[t] for t in watch.finished]
-        result.completed = len(watch.seen)
-        result.seconds = last - first
-        result.rate = n / result.seconds
-        result.p50_ms, result.p99_ms = latency_summary(visible)
         worker_p50, worker_p99 = latency_summary(finished)
-        result.extra = {
-            "warmup": warmup,
-            "registry_polls": watch.polls,
+        result.timed(
+            first,
+            last,
+            visible,
+            spent,
+            meter.elapsed,
+            warmup=warmup,
+            registry_polls=watch.polls,
             # The worker stamps finished_at when it announces the outcome; the row shows up in
             # the registry after the gateway's next batch commits.
-            "publish_to_worker_finished_p50_ms": worker_p50,
-            "publish_to_worker_finished_p99_ms": worker_p99,
-            "database": backend,
-            "cpu_ms_per_task": per_task_ms(spent, n),
-            "other_load_pct": other_load_pct(spent, meter.elapsed),
-        }
+            publish_to_worker_finished_p50_ms=worker_p50,
+            publish_to_worker_finished_p99_ms=worker_p99,
+            database=backend,
+        )
         await publisher.close()
     except Exception as exc:
-        result.error = f"{type(exc).__name__}: {exc}"
-        for child in children:
-            tail = child.log_tail(10)
-            if tail:
-                result.extra[f"{child.name}_log_tail"] = tail
+        result.failed(exc, children)
     finally:
         for child in reversed(children):
             child.stop()

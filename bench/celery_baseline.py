@@ -28,7 +28,7 @@ from bench.common import (
     wall,
     warmup_count,
 )
-from bench.cpu import CpuMeter, other_load_pct, per_task_ms
+from bench.cpu import CpuMeter
 
 CONCURRENCY = 2
 # Exchanges Celery's remote control declares (used here for the readiness ping); removed after
@@ -212,31 +212,24 @@ def run_celery(n: int, run_id: str, log_dir: Path, redis_url: str) -> SectionRes
         meter.start()
         watch, first = _run_tasks(app, client, n, 60.0 + n / 20, sent_ids)
         spent = meter.stop()
-        last = max(watch.seen.values())
-        result.completed = len(watch.seen)
-        result.seconds = last - first
-        result.rate = n / result.seconds
-        result.p50_ms, result.p99_ms = latency_summary(
-            [watch.seen[t] - watch.sent[t] for t in watch.seen]
-        )
         stored_p50, stored_p99 = latency_summary(
             [watch.done[t] - watch.sent[t] for t in watch.done]
         )
-        result.extra = {
-            "warmup": warmup,
-            "result_polls": watch.polls,
+        result.timed(
+            first,
+            max(watch.seen.values()),
+            [watch.seen[t] - watch.sent[t] for t in watch.seen],
+            spent,
+            meter.elapsed,
+            warmup=warmup,
+            result_polls=watch.polls,
             # date_done is stamped by the worker as it stores the result.
-            "send_to_date_done_p50_ms": stored_p50,
-            "send_to_date_done_p99_ms": stored_p99,
-            "concurrency": CONCURRENCY,
-            "cpu_ms_per_task": per_task_ms(spent, n),
-            "other_load_pct": other_load_pct(spent, meter.elapsed),
-        }
+            send_to_date_done_p50_ms=stored_p50,
+            send_to_date_done_p99_ms=stored_p99,
+            concurrency=CONCURRENCY,
+        )
     except Exception as exc:
-        result.error = f"{type(exc).__name__}: {exc}"
-        tail = worker.log_tail(10)
-        if tail:
-            result.extra["celery-worker_log_tail"] = tail
+        result.failed(exc, [worker])
     finally:
         worker.stop()
         try:

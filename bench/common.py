@@ -15,8 +15,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from bench.cpu import other_load_pct, per_task_ms
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_AMQP_URL = "amqp://guest:guest@localhost:5672/"
+# The services' default ``prefetch`` setting; every consumer measured uses the same, so that none
+# gets a deeper pipeline than another.
+PREFETCH = 64
 
 
 def amqp_url() -> str:
@@ -55,6 +60,35 @@ class SectionResult:
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    def timed(
+        self,
+        first: float,
+        last: float,
+        latencies: Sequence[float],
+        spent: Mapping[str, float],
+        elapsed: float,
+        **extra: Any,
+    ) -> None:
+        """The timed phase's figures: its N from ``first`` to ``last``, the latencies of those
+        completed, the CPU ``spent`` by each part over ``elapsed`` seconds, and ``extra``."""
+        self.completed = len(latencies)
+        self.seconds = last - first
+        self.rate = self.n / self.seconds
+        self.p50_ms, self.p99_ms = latency_summary(latencies)
+        self.extra = {
+            **extra,
+            "cpu_ms_per_task": per_task_ms(spent, self.n),
+            "other_load_pct": other_load_pct(spent, elapsed),
+        }
+
+    def failed(self, exc: Exception, children: Sequence[Child] = ()) -> None:
+        """Why the section did not finish, with the end of each child's log."""
+        self.error = f"{type(exc).__name__}: {exc}"
+        for child in children:
+            tail = child.log_tail(10)
+            if tail:
+                self.extra[f"{child.name}_log_tail"] = tail
 
 
 def percentile(values: Sequence[float], q: float) -> float:

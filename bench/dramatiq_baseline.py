@@ -13,17 +13,8 @@ import dramatiq
 import redis
 from dramatiq.common import dq_name, xq_name
 
-from bench.common import (
-    Child,
-    SectionResult,
-    amqp_url,
-    child_env,
-    latency_summary,
-    python,
-    wall,
-    warmup_count,
-)
-from bench.cpu import CpuMeter, other_load_pct, per_task_ms
+from bench.common import Child, SectionResult, amqp_url, child_env, python, wall, warmup_count
+from bench.cpu import CpuMeter
 from bench.dramatiq_app import BROKER_ENV, QUEUE_ENV, REDIS_ENV, make_broker
 
 PROCESSES = 2
@@ -133,24 +124,19 @@ def run_dramatiq(n: int, run_id: str, log_dir: Path, redis_url: str) -> SectionR
         first, last, polls = _run_tasks(actor, client, keys[1], n, 60.0 + n / 20, worker)
         spent = meter.stop()
         latencies = [float(v) for v in client.lrange(keys[1], 0, -1)]
-        result.completed = len(latencies)
-        result.seconds = last - first
-        result.rate = n / result.seconds
-        result.p50_ms, result.p99_ms = latency_summary(latencies)
-        result.extra = {
-            "warmup": warmup,
-            "result_polls": polls,
-            "processes": PROCESSES,
-            "threads": THREADS,
-            "cpu_ms_per_task": per_task_ms(spent, n),
-            "other_load_pct": other_load_pct(spent, meter.elapsed),
-        }
+        result.timed(
+            first,
+            last,
+            latencies,
+            spent,
+            meter.elapsed,
+            warmup=warmup,
+            result_polls=polls,
+            processes=PROCESSES,
+            threads=THREADS,
+        )
     except Exception as exc:
-        result.error = f"{type(exc).__name__}: {exc}"
-        if worker is not None:
-            tail = worker.log_tail(10)
-            if tail:
-                result.extra["dramatiq-worker_log_tail"] = tail
+        result.failed(exc, [worker] if worker else [])
     finally:
         try:
             if worker is not None:

@@ -5,44 +5,26 @@ framework costs on top of aio-pika and PRS/FastStream what a task costs on top o
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import multiprocessing
 import os
+from collections.abc import Awaitable
 from importlib.metadata import version
 from pathlib import Path
 
 import aio_pika
 from faststream.rabbit import RabbitBroker
 
-from bench.broker import PUBLISH_WINDOW, command_size, phase_timeout, recv_report
-from bench.common import (
-    Child,
-    SectionResult,
-    amqp_url,
-    child_env,
-    latency_summary,
-    python,
-    wall,
-    warmup_count,
-)
-from bench.cpu import CpuMeter, other_load_pct, per_task_ms
-from bench.faststream_worker import PREFETCH
+from bench.broker import PUBLISH_WINDOW, PublishBody, measure_consumer
+from bench.common import PREFETCH, Child, SectionResult, amqp_url, child_env, python, warmup_count
 
 
-async def _publish(broker: RabbitBroker, queue: str, count: int, body_size: int) -> float:
-    """Publish ``count`` persistent messages in confirm windows; returns the first send time."""
-    first = 0.0
-    for start in range(0, count, PUBLISH_WINDOW):
-        size = min(PUBLISH_WINDOW, count - start)
-        sent = wall()
-        first = first or sent
-        body = f"{sent:.6f} ".encode().ljust(body_size, b"x")
+def _publisher(broker: RabbitBroker, queue: str) -> PublishBody:
+    def publish(body: bytes) -> Awaitable[object]:
         # FastStream's channels confirm publishes by default; each call returns once confirmed.
-        await asyncio.gather(
-            *(broker.publish(body, queue=queue, persist=True, mandatory=True) for _ in range(size))
-        )
-    return first
+        return broker.publish(body, queue=queue, persist=True, mandatory=True)
+
+    return publish
 
 
 async def _delete_queue(queue: str) -> None:
@@ -68,7 +50,6 @@ async def run_faststream(n: int, run_id: str, log_dir: Path) -> SectionResult:
         ),
     )
     queue = f"bench{run_id}.faststream"
-    body_size = command_size()
     warmup = warmup_count(n)
     receiver, sender = multiprocessing.Pipe(duplex=False)
     broker = RabbitBroker(amqp_url(), log_level=logging.DEBUG)
@@ -91,30 +72,16 @@ async def run_faststream(n: int, run_id: str, log_dir: Path) -> SectionResult:
         )
         # Only the worker holds the writing end now: if it dies, reading reports end of file.
         sender.close()
-        await recv_report(receiver, 60)
-        await _publish(broker, queue, warmup, body_size)
-        await recv_report(receiver, phase_timeout(warmup))
-        meter = CpuMeter({os.getpid(): "bench publisher", worker.proc.pid: "faststream worker"})
-        meter.start()
-        first = await _publish(broker, queue, n, body_size)
-        _, last, latencies = await recv_report(receiver, phase_timeout(n))
-        spent = meter.stop()
-        result.completed = len(latencies)
-        result.seconds = last - first
-        result.rate = n / result.seconds
-        result.p50_ms, result.p99_ms = latency_summary(latencies)
-        result.extra = {
-            "warmup": warmup,
-            "body_bytes": body_size,
-            "cpu_ms_per_task": per_task_ms(spent, n),
-            "other_load_pct": other_load_pct(spent, meter.elapsed),
-        }
+        await measure_consumer(
+            result,
+            _publisher(broker, queue),
+            receiver,
+            {os.getpid(): "bench publisher", worker.proc.pid: "faststream worker"},
+            warmup=warmup,
+            ready_timeout=60,
+        )
     except Exception as exc:
-        result.error = f"{type(exc).__name__}: {exc}"
-        if worker is not None:
-            tail = worker.log_tail(10)
-            if tail:
-                result.extra["faststream-worker_log_tail"] = tail
+        result.failed(exc, [worker] if worker else [])
     finally:
         try:
             if worker is not None:

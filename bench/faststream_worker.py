@@ -19,10 +19,7 @@ from multiprocessing.connection import Connection
 from faststream import AckPolicy
 from faststream.rabbit import Channel, RabbitBroker, RabbitQueue
 
-from bench.common import amqp_url
-
-# The services' default ``prefetch``; the raw consumer uses the same.
-PREFETCH = 64
+from bench.common import PREFETCH, amqp_url
 
 
 async def serve(url: str, queue: str, phases: list[int], conn: Connection) -> None:

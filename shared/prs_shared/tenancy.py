@@ -22,11 +22,6 @@ def may_act_on(caller: str | None, owner: str | None) -> bool:
     return caller is None or caller == owner
 
 
-def unknown_organization(organization_id: str, service: str) -> str:
-    """The one message for an organization a caller may not name, known or not."""
-    return f"organization {organization_id} is not known to {service}"
-
-
 def organization_scope(caller: str | None, requested: str | None, *, service: str) -> str | None:
     """The organization a command that may cover several (a report, a process run) covers.
 
@@ -38,4 +33,5 @@ def organization_scope(caller: str | None, requested: str | None, *, service: st
         return requested
     if requested is None or requested == caller:
         return caller
-    raise PermanentError(unknown_organization(str(requested), service))
+    # One message for every organization but the caller's, whether it exists or not.
+    raise PermanentError(f"organization {requested} is not known to {service}")

@@ -28,7 +28,7 @@ from prs_shared.messaging.messages import TaskLifecycle
 from prs_shared.messaging.publisher import Publisher
 from prs_shared.service import ServiceHost
 from prs_shared.storage import LocalFileStore
-from prs_shared.testing.fixtures import eventually
+from prs_shared.testing.fixtures import eventually, final_lifecycle
 
 
 def envelope(spec: MessageSpec, payload: BaseModel, **fields: Any) -> Envelope:
@@ -39,15 +39,6 @@ def succeeded(events: list[Envelope], task_id: uuid.UUID) -> dict | None:
     for e in events:
         if e.type == "task.succeeded" and e.task_id == task_id:
             return TaskLifecycle.model_validate(e.payload).result
-    return None
-
-
-def failed(events: list[Envelope], task_id: uuid.UUID) -> TaskLifecycle | None:
-    for e in events:
-        if e.task_id == task_id and e.type.startswith("task."):
-            lifecycle = TaskLifecycle.model_validate(e.payload)
-            if lifecycle.status.terminal:
-                return lifecycle
     return None
 
 
@@ -116,8 +107,8 @@ async def test_prs_events_become_a_verified_deal_with_commission_and_invoice(
             task_id=uuid.uuid4(),
         )
         await publisher.publish(again)
-        seen = await events.wait_for(lambda s: failed(s, again.task_id) is not None)
-        failure = failed(seen, again.task_id)
+        seen = await events.wait_for(lambda s: final_lifecycle(s, again.task_id) is not None)
+        failure = final_lifecycle(seen, again.task_id)
 
         async with host.sessions() as session:
             commission = (await session.execute(select(Commission))).scalar_one()

@@ -46,11 +46,13 @@ from prs_shared.messaging.messages import TaskLifecycle
 from prs_shared.messaging.publisher import Publisher
 from prs_shared.service import ServiceHost
 from prs_shared.storage import LocalFileStore
-from prs_shared.testing.fixtures import eventually
+from prs_shared.testing.fixtures import eventually, final_lifecycle
 
 CMD = dw.PROCESS_DEAL_WORKFLOW
 MINE, THEIRS = "org-mine", "org-theirs"
 MY_DEAL, THEIR_DEAL, NO_DEAL = "my-deal", "their-deal", "no-such-deal"
+# Each organization's deal and its salesperson.
+ORGANIZATIONS = ((MINE, MY_DEAL, "sp-mine"), (THEIRS, THEIR_DEAL, "sp-theirs"))
 
 # The state in which each action would change something, so that a leak would show.
 PRODUCTIVE_STATE = {
@@ -65,7 +67,7 @@ async def _two_organizations(
     harness: Harness, state: str = "pending_verification", attachments: tuple[str, ...] = ()
 ) -> None:
     """Each organization with a salesperson, a deal (in ``state``) and a payment on it."""
-    for org, deal_id, person in ((MINE, MY_DEAL, "sp-mine"), (THEIRS, THEIR_DEAL, "sp-theirs")):
+    for org, deal_id, person in ORGANIZATIONS:
         facts = deal(
             deal_id, org, salesperson_id=person, client_id=f"c-{org}", attachment_ids=attachments
         )
@@ -116,14 +118,18 @@ async def _snapshot(harness: Harness, files: Path) -> Snapshot:
             counts[model.__tablename__] = int(
                 await session.scalar(select(func.count()).select_from(model)) or 0
             )
-    stored = sorted(str(p.relative_to(files)) for p in files.rglob("*") if p.is_file())
-    return Snapshot(deals, counts, stored)
+    return Snapshot(deals, counts, _stored(files))
 
 
 async def _refusal(action: Callable[[], Awaitable[Any]], kind: type[Exception]) -> str:
     with pytest.raises(kind) as raised:
         await action()
     return str(raised.value)
+
+
+def _stored(root: Path, pattern: str = "*") -> list[str]:
+    """The files under ``root`` matching ``pattern``, as sorted relative paths."""
+    return sorted(str(p.relative_to(root)) for p in root.rglob(pattern) if p.is_file())
 
 
 def _files_dir(file_store: LocalFileStore) -> Path:
@@ -175,8 +181,7 @@ async def test_a_refused_invoice_spends_no_number_of_either_organization(
     numbers = {mine.result["invoice_number"], theirs.result["invoice_number"]}
     assert len(numbers) == 1
     assert numbers.pop().endswith("-000001")
-    stored = sorted(str(p.relative_to(files)) for p in files.rglob("*.pdf"))
-    assert stored == sorted([mine.result["file_key"], theirs.result["file_key"]])
+    assert _stored(files, "*.pdf") == sorted([mine.result["file_key"], theirs.result["file_key"]])
 
 
 async def test_a_key_without_organization_may_act_on_any_deal(harness: Harness) -> None:
@@ -280,15 +285,6 @@ async def test_a_file_verdict_from_another_organization_does_not_touch_the_deal(
 # --- through the broker: the retries and the final status are the same too ------------------
 
 
-def _final(events: list[Envelope], task_id: uuid.UUID) -> TaskLifecycle | None:
-    for event in events:
-        if event.task_id == task_id and event.type.startswith("task."):
-            lifecycle = TaskLifecycle.model_validate(event.payload)
-            if lifecycle.status.terminal:
-                return lifecycle
-    return None
-
-
 def _retries(events: list[Envelope], task_id: uuid.UUID) -> list[int]:
     return [
         TaskLifecycle.model_validate(e.payload).attempt
@@ -310,10 +306,7 @@ async def test_an_invoice_for_another_organizations_deal_ends_like_one_for_an_un
     events = await tap("task.#")
     async with start_service(settings, deps) as host:
         facts: list[tuple[MessageSpec, BaseModel]] = []
-        for org, deal_id, person in (
-            (MINE, MY_DEAL, "sp-mine"),
-            (THEIRS, THEIR_DEAL, "sp-theirs"),
-        ):
+        for org, deal_id, person in ORGANIZATIONS:
             facts += [
                 (prs.ORGANIZATION_CREATED, organization(org)),
                 (prs.USER_CREATED, user(person, org)),
@@ -343,16 +336,20 @@ async def test_an_invoice_for_another_organizations_deal_ends_like_one_for_an_un
         theirs, unknown = invoice(THEIR_DEAL, MINE), invoice(NO_DEAL, MINE)
         await publisher.publish_many([theirs, unknown])
         await events.wait_for(
-            lambda seen: all(_final(seen, c.task_id) for c in (theirs, unknown)), timeout=60
+            lambda seen: all(final_lifecycle(seen, c.task_id) for c in (theirs, unknown)),
+            timeout=60,
         )
         # Then each organization's own first invoice.
         mine, their_own = invoice(MY_DEAL, MINE), invoice(THEIR_DEAL, THEIRS)
         await publisher.publish_many([mine, their_own])
         seen = await events.wait_for(
-            lambda seen: all(_final(seen, c.task_id) for c in (mine, their_own)), timeout=60
+            lambda seen: all(final_lifecycle(seen, c.task_id) for c in (mine, their_own)),
+            timeout=60,
         )
 
-    outcomes = {c.task_id: _final(seen, c.task_id) for c in (theirs, unknown, mine, their_own)}
+    outcomes = {
+        c.task_id: final_lifecycle(seen, c.task_id) for c in (theirs, unknown, mine, their_own)
+    }
     refused_theirs, refused_unknown = outcomes[theirs.task_id], outcomes[unknown.task_id]
     assert refused_theirs is not None
     assert refused_unknown is not None
@@ -369,7 +366,5 @@ async def test_an_invoice_for_another_organizations_deal_ends_like_one_for_an_un
     numbers = [o.result["invoice_number"] for o in issued if o is not None and o.result]
     assert len(numbers) == 2
     assert all(n.endswith("-000001") for n in numbers)
-    root = files.path("probe").parent
-    pdfs = sorted(str(p.relative_to(root)) for p in root.rglob("*.pdf"))
     keys = sorted(o.result["file_key"] for o in issued if o is not None and o.result)
-    assert pdfs == keys
+    assert _stored(_files_dir(files), "*.pdf") == keys

@@ -66,13 +66,11 @@ def owner_key(command: ProcessFile, organization_id: str | None = None) -> str:
     upload through a duplicate.
     """
     if command.file_type == PROFILE_PICTURE:
-        if command.user_id:
-            return f"user:{command.user_id}"
-        ownerless = "anonymous"
-    elif command.deal_id:
-        return f"deal:{command.deal_id}"
+        kind, owner, ownerless = "user", command.user_id, "anonymous"
     else:
-        ownerless = "unassigned"
+        kind, owner, ownerless = "deal", command.deal_id, "unassigned"
+    if owner:
+        return f"{kind}:{owner}"
     return ownerless if organization_id is None else f"{ownerless}@org:{organization_id}"
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from file_processor.models import ScanResult, StoredFile
 from prs_shared.messaging.envelope import Envelope
 from prs_shared.messaging.files import PROCESS_FILE, ProcessFile
-from prs_shared.messaging.messages import TaskLifecycle
+from prs_shared.testing.fixtures import final_lifecycle
 
 MINE, THEIRS = "org-mine", "org-theirs"
 OWNER_FIELD = {"profile_picture": "user_id", "deal_attachment": "deal_id"}
@@ -31,15 +31,6 @@ def as_caller(command: ProcessFile, organization_id: str | None) -> Envelope:
         organization_id=organization_id,
         payload=command.model_dump(mode="json"),
     )
-
-
-def final(events: list[Envelope], task_id: uuid.UUID | None) -> TaskLifecycle | None:
-    for event in events:
-        if event.task_id == task_id and event.type.startswith("task."):
-            lifecycle = TaskLifecycle.model_validate(event.payload)
-            if lifecycle.status.terminal:
-                return lifecycle
-    return None
 
 
 def stored_files(root: Path) -> list[str]:
@@ -78,7 +69,7 @@ async def test_a_file_for_another_organizations_owner_ends_like_one_for_an_unkno
         await introduce(host, THEIRS, **{f"{kind}s": [theirs]})
         await publisher.publish_many([foreign, nobody, own])
         seen = await events.wait_for(
-            lambda s: all(final(s, e.task_id) for e in (foreign, nobody, own)), timeout=60
+            lambda s: all(final_lifecycle(s, e.task_id) for e in (foreign, nobody, own)), timeout=60
         )
         async with host.sessions() as session:
             stored = (await session.execute(select(StoredFile.source_message_id))).scalars().all()
@@ -87,7 +78,7 @@ async def test_a_file_for_another_organizations_owner_ends_like_one_for_an_unkno
             await host.components.rejections.reason_for(str(e.id)) for e in (foreign, nobody)
         ]
 
-    outcome = {e.id: final(seen, e.task_id) for e in (foreign, nobody, own)}
+    outcome = {e.id: final_lifecycle(seen, e.task_id) for e in (foreign, nobody, own)}
     refused_theirs, refused_unknown = outcome[foreign.id], outcome[nobody.id]
     assert refused_theirs is not None
     assert refused_unknown is not None
@@ -125,8 +116,8 @@ async def test_a_key_without_organization_may_store_a_file_for_any_user(
     async with run_file_processor(database_url) as host:
         await introduce(host, THEIRS, users=["user-theirs"])
         await publisher.publish(command)
-        seen = await events.wait_for(lambda s: final(s, command.task_id) is not None)
-    done = final(seen, command.task_id)
+        seen = await events.wait_for(lambda s: final_lifecycle(s, command.task_id) is not None)
+    done = final_lifecycle(seen, command.task_id)
     assert done is not None
     assert done.status == "SUCCEEDED"
 
@@ -146,12 +137,12 @@ async def test_the_same_ownerless_file_from_two_organizations_is_two_files(
     theirs = as_caller(uploads.put(data, "x.webp", user_id=None), THEIRS)
     async with run_file_processor(database_url) as host:
         await publisher.publish(theirs)
-        await events.wait_for(lambda s: final(s, theirs.task_id) is not None)
+        await events.wait_for(lambda s: final_lifecycle(s, theirs.task_id) is not None)
         await publisher.publish(ours)
-        seen = await events.wait_for(lambda s: final(s, ours.task_id) is not None)
+        seen = await events.wait_for(lambda s: final_lifecycle(s, ours.task_id) is not None)
         async with host.sessions() as session:
             count = await session.scalar(select(func.count()).select_from(StoredFile))
-    results = [final(seen, e.task_id) for e in (theirs, ours)]
+    results = [final_lifecycle(seen, e.task_id) for e in (theirs, ours)]
     assert all(r is not None and r.status == "SUCCEEDED" for r in results)
     first, second = (r.result for r in results if r is not None and r.result is not None)
     assert second["duplicate"] is False

@@ -44,10 +44,6 @@ async def upsert_organization(session: AsyncSession, snapshot: Organization, now
     return True
 
 
-async def get_user(session: AsyncSession, user_id: str) -> DirectoryUser | None:
-    return await session.get(DirectoryUser, user_id)
-
-
 async def user_of(
     session: AsyncSession, user_id: str, organization_id: str | None
 ) -> DirectoryUser | None:

@@ -299,6 +299,11 @@ def html_part(message: EmailMessage) -> str:
     return str(part.get_content())
 
 
+async def settle() -> None:
+    """A quiet second, so that a message that should not arrive would have by now."""
+    await asyncio.sleep(1.0)
+
+
 class Kit:
     """Helpers the test modules share (conftest is not importable under importlib mode)."""
 
@@ -309,6 +314,7 @@ class Kit:
     html_part = staticmethod(html_part)
     free_port = staticmethod(free_port)
     eventually = staticmethod(eventually)
+    settle = staticmethod(settle)
 
 
 @pytest.fixture

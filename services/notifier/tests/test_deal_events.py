@@ -100,7 +100,7 @@ async def test_deal_events_email_the_people_they_concern(
         # Redelivering an event adds no email: its inbox record holds, so no second request.
         await publisher.publish(published[0])
         await publisher.publish(published[5])
-        await _settle(kit)
+        await kit.settle()
 
     got = {(r.message["Subject"], r.rcpt_tos[0]) for r in smtp_sink.received}
     assert got == expected
@@ -114,9 +114,3 @@ async def test_deal_events_email_the_people_they_concern(
     assert "Paid so far: 200.00 USD of 1,200.00" in kit.text_part(payment.message)
     # Correlation: each email's request was caused by its event.
     assert all(r.message["Message-ID"].endswith("@prs.test>") for r in smtp_sink.received)
-
-
-async def _settle(kit) -> None:
-    import asyncio
-
-    await asyncio.sleep(1.0)

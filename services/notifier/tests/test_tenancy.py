@@ -16,9 +16,9 @@ from sqlalchemy import select
 from notifier.models import SentMail, WebhookDelivery, WebhookEndpoint
 from prs_shared.messaging.deals import AUDIT_REPORT_GENERATED, DEAL_VERIFIED
 from prs_shared.messaging.envelope import Envelope
-from prs_shared.messaging.messages import TaskLifecycle
 from prs_shared.messaging.notifications import SEND_NOTIFICATION
 from prs_shared.messaging.webhooks import REGISTER_WEBHOOK
+from prs_shared.testing.fixtures import final_lifecycle
 
 MINE, THEIRS = "org-1", "org-2"  # the kit's directory: org-2 has u-other, oz@other.example.com
 
@@ -36,15 +36,6 @@ def notification(org: str | None, **payload: Any) -> Envelope:
         task_id=uuid.uuid4(),
         payload={"notification_type": "verification_approved", **payload},
     )
-
-
-def final(events: list[Envelope], task_id: uuid.UUID | None) -> TaskLifecycle | None:
-    for event in events:
-        if event.task_id == task_id and event.type.startswith("task."):
-            lifecycle = TaskLifecycle.model_validate(event.payload)
-            if lifecycle.status.terminal:
-                return lifecycle
-    return None
 
 
 async def ledger_recipients(host: Any) -> list[str]:
@@ -74,11 +65,14 @@ async def test_a_recipient_of_another_organization_fails_like_an_unknown_one_and
         for envelope in (theirs, nobody, mine):
             await publisher.publish(envelope)
         seen = await events.wait_for(
-            lambda s: all(final(s, e.task_id) for e in (theirs, nobody, mine)), timeout=30
+            lambda s: all(final_lifecycle(s, e.task_id) for e in (theirs, nobody, mine)), timeout=30
         )
         ledger = await ledger_recipients(host)
 
-    refused_theirs, refused_unknown = final(seen, theirs.task_id), final(seen, nobody.task_id)
+    refused_theirs, refused_unknown = (
+        final_lifecycle(seen, theirs.task_id),
+        final_lifecycle(seen, nobody.task_id),
+    )
     assert refused_theirs is not None
     assert refused_unknown is not None
     assert refused_unknown.status == "FAILED"
@@ -89,7 +83,7 @@ async def test_a_recipient_of_another_organization_fails_like_an_unknown_one_and
     assert (refused_theirs.error or "").replace(foreign, "<id>") == (
         refused_unknown.error or ""
     ).replace(unknown, "<id>")
-    delivered = final(seen, mine.task_id)
+    delivered = final_lifecycle(seen, mine.task_id)
     assert delivered is not None
     assert delivered.status == "SUCCEEDED", delivered.error
     own_address = RECIPIENTS["email"][1]
@@ -107,8 +101,8 @@ async def test_a_role_reaches_only_the_callers_organization(
     async with run_notifier() as host:
         await kit.seed_directory(publisher, host)
         await publisher.publish(admins)
-        await events.wait_for(lambda s: final(s, admins.task_id) is not None)
-    done = final(events.seen, admins.task_id)
+        await events.wait_for(lambda s: final_lifecycle(s, admins.task_id) is not None)
+    done = final_lifecycle(events.seen, admins.task_id)
     assert done is not None
     assert done.status == "SUCCEEDED"
     # org-2's admin (oz@other.example.com) is an admin too, of another organization.
@@ -155,7 +149,7 @@ async def test_an_organizations_event_in_another_organizations_message_reaches_n
     async with run_notifier(database_url, webhook_allow_private=True) as host:
         await kit.seed_directory(publisher, host)
         await publisher.publish(registration)
-        await events.wait_for(lambda s: final(s, registration.task_id) is not None)
+        await events.wait_for(lambda s: final_lifecycle(s, registration.task_id) is not None)
         # About org-2's deal, but sent in org-1's name: refused; then the genuine one.
         await publisher.publish(verified(THEIRS, MINE))
         await publisher.publish(verified(THEIRS, THEIRS))
@@ -164,9 +158,9 @@ async def test_an_organizations_event_in_another_organizations_message_reaches_n
             async with host.sessions() as session:
                 return list((await session.scalars(select(WebhookDelivery))).all())
 
-        deliveries = await kit.eventually(delivered, message="the genuine event's webhook")
+        await kit.eventually(delivered, message="the genuine event's webhook")
         await kit.eventually(lambda: _received(smtp_sink), message="the genuine event's email")
-        await _settle()
+        await kit.settle()
         deliveries = await delivered()
 
     assert len(deliveries) == 1
@@ -176,12 +170,6 @@ async def test_an_organizations_event_in_another_organizations_message_reaches_n
 
 async def _received(smtp_sink: Any) -> bool:
     return bool(smtp_sink.received)
-
-
-async def _settle() -> None:
-    import asyncio
-
-    await asyncio.sleep(1.0)
 
 
 async def test_registering_another_organizations_url_changes_nothing_of_theirs(
@@ -200,15 +188,15 @@ async def test_registering_another_organizations_url_changes_nothing_of_theirs(
     theirs, mine = register(THEIRS, "t" * 32), register(MINE, "m" * 32)
     async with run_notifier(database_url, webhook_allow_private=True) as host:
         await publisher.publish(theirs)
-        await events.wait_for(lambda s: final(s, theirs.task_id) is not None)
+        await events.wait_for(lambda s: final_lifecycle(s, theirs.task_id) is not None)
         await publisher.publish(mine)
-        await events.wait_for(lambda s: final(s, mine.task_id) is not None)
+        await events.wait_for(lambda s: final_lifecycle(s, mine.task_id) is not None)
         async with host.sessions() as session:
             endpoints = {
                 e.organization_id: e.secret
                 for e in (await session.scalars(select(WebhookEndpoint))).all()
             }
-    created = final(events.seen, mine.task_id)
+    created = final_lifecycle(events.seen, mine.task_id)
     assert created is not None
     assert created.result is not None
     assert created.result["created"] is True
@@ -238,6 +226,6 @@ async def test_a_report_is_announced_to_its_own_organization_not_to_a_requester_
             return len(smtp_sink.received) >= 2
 
         await kit.eventually(both_admins, message="the report's organization's admins emailed")
-        await _settle()
+        await kit.settle()
     got = sorted(address for r in smtp_sink.received for address in r.rcpt_tos)
     assert got == ["ada@acme.example.com", "bo@acme.example.com"]

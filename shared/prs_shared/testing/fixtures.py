@@ -26,6 +26,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from prs_shared.messaging.envelope import Envelope
+from prs_shared.messaging.messages import TaskLifecycle
 from prs_shared.messaging.publisher import Publisher
 from prs_shared.messaging.topology import Topology, declare_base, declare_work_queue, delete_all
 
@@ -289,6 +290,16 @@ class EventTap:
             matched, timeout=timeout, message=f"expected events; saw {[e.type for e in self.seen]}"
         )
         return self.seen
+
+
+def final_lifecycle(events: list[Envelope], task_id: uuid.UUID | None) -> TaskLifecycle | None:
+    """The task's first terminal lifecycle event among ``events`` (an ``EventTap``'s ``seen``)."""
+    for event in events:
+        if event.task_id == task_id and event.type.startswith("task."):
+            lifecycle = TaskLifecycle.model_validate(event.payload)
+            if lifecycle.status.terminal:
+                return lifecycle
+    return None
 
 
 @pytest.fixture

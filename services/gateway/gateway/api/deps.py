@@ -14,6 +14,7 @@ from gateway.api.problems import Problem
 from gateway.auth import Principal, Role, authenticate
 from gateway.ratelimit import RateLimiter
 from gateway.state import GatewayState
+from prs_shared.tenancy import may_act_on
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer <key>`")
 
@@ -115,4 +116,4 @@ def effective_organization(principal: Principal, requested: str | None) -> str |
 
 def visible(principal: Principal, organization_id: str | None) -> bool:
     """Whether a resource of ``organization_id`` exists for this key (else it reads as 404)."""
-    return principal.organization_id is None or principal.organization_id == organization_id
+    return may_act_on(principal.organization_id, organization_id)

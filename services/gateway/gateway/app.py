@@ -81,6 +81,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst),
             acceptor,
             LocalFileStore(settings.resolved_file_store_dir()),
+            RateLimiter(settings.auth_failure_limit_per_minute, settings.auth_failure_burst),
         )
         try:
             yield

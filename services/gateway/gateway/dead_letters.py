@@ -38,6 +38,7 @@ from prs_shared.messaging.messages import TaskStatus
 from prs_shared.messaging.outbox import add_raw_to_outbox
 from prs_shared.messaging.subscription import Result, RetryHeaders, Scope, Subscription
 from prs_shared.messaging.topology import RETRY_QUEUE_HEADER, Topology, declare_work_queue
+from prs_shared.tenancy import may_act_on
 
 MAX_TEXT = 10_000
 # The archive's own retries must not overwrite the failed task's x-attempt and x-last-error.
@@ -171,13 +172,14 @@ _FAILURE_HEADERS = (
 )
 
 
-async def stage_replay(session: AsyncSession, row: DeadLetter, *, reset_task: bool) -> None:
+async def stage_replay(session: AsyncSession, row: DeadLetter, *, caller: str | None) -> None:
     """Put a dead letter back on its queue through the outbox, in the caller's transaction.
 
     The message leaves only once the transaction commits, so the task it names is QUEUED again
     before any worker can report on the replayed run; the registry's forward-only fold then takes
-    the replay's events from attempt 1. ``reset_task`` is False when the caller may not touch the
-    task the message names.
+    the replay's events from attempt 1. The dead letter's organization comes from its body, so
+    the task it names is reset only if it is the caller's (organization ``caller``) too: a crafted
+    message must not reset another organization's task.
     """
     headers = {
         k: v
@@ -198,15 +200,18 @@ async def stage_replay(session: AsyncSession, row: DeadLetter, *, reset_task: bo
         priority=_priority(row.body),
     )
     row.replayed_at = utcnow()
-    if reset_task and row.task_id:
-        task = await session.get(Task, row.task_id)
-        if task is not None and TaskStatus(task.status).terminal:
-            now = utcnow()
-            task.status = TaskStatus.QUEUED.value
-            task.attempts = 0
-            task.result = task.error = None
-            task.started_at = task.finished_at = task.retry_at = None
-            task.queued_at = task.updated_at = now
+    task = await session.get(Task, row.task_id) if row.task_id else None
+    if (
+        task is not None
+        and may_act_on(caller, task.organization_id)
+        and TaskStatus(task.status).terminal
+    ):
+        now = utcnow()
+        task.status = TaskStatus.QUEUED.value
+        task.attempts = 0
+        task.result = task.error = None
+        task.started_at = task.finished_at = task.retry_at = None
+        task.queued_at = task.updated_at = now
 
 
 def _priority(body: bytes) -> int:

@@ -56,3 +56,5 @@ class GatewayState:
     limiter: RateLimiter
     acceptor: TaskAcceptor
     files: LocalFileStore
+    auth_failures: RateLimiter
+    """Failed authentications per client address."""

@@ -62,7 +62,7 @@ async def get_principal(
     )
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise unauthorized  # no key presented: nothing was guessed
-    failures = failed_auth.failure_limiter(request, state.settings)
+    failures = state.auth_failures
     address = failed_auth.client_key(request)
     locked = failures.wait(address)
     check = authenticate if locked == 0 else _not_looked_up

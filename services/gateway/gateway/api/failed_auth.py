@@ -23,7 +23,6 @@ import logging
 from fastapi import Request
 
 from gateway.ratelimit import RateLimiter
-from gateway.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
 
@@ -40,21 +39,6 @@ def client_key(request: Request) -> str:
             return str(address.ipv4_mapped)
         return str(ipaddress.IPv6Network((address, 64), strict=False))
     return str(address)
-
-
-def failure_limiter(request: Request, settings: GatewaySettings) -> RateLimiter:
-    """The application's limiter of failed authentications, made on first use.
-
-    It lives on the application rather than in ``GatewayState`` so that it needs nothing from the
-    composition root; the event loop is single-threaded and nothing awaits between the check and
-    the assignment, so exactly one is made.
-    """
-    app_state = request.app.state
-    limiter: RateLimiter | None = getattr(app_state, "auth_failures", None)
-    if limiter is None:
-        limiter = RateLimiter(settings.auth_failure_limit_per_minute, settings.auth_failure_burst)
-        app_state.auth_failures = limiter
-    return limiter
 
 
 def record_failure(limiter: RateLimiter, address: str) -> float:

@@ -19,7 +19,7 @@ from gateway.api.deps import CurrentPrincipal, SessionDep, StateDep, require, vi
 from gateway.api.problems import Problem
 from gateway.auth import Principal, Role
 from gateway.dead_letters import stage_replay
-from gateway.models import DeadLetter, Task
+from gateway.models import DeadLetter
 
 router = APIRouter(prefix="/api/dead-letters", tags=["dead letters"])
 
@@ -208,17 +208,6 @@ async def inspect_dead_letter(
     return DeadLetterDetail(**summary.model_dump(), headers=row.headers, body=body)
 
 
-async def _replay(session: SessionDep, principal: Principal, row: DeadLetter) -> None:
-    # The dead letter's organization comes from its body; the task it names must be the
-    # caller's too, or a crafted message could reset another organization's task.
-    task = await session.get(Task, row.task_id) if row.task_id else None
-    await stage_replay(
-        session,
-        row,
-        reset_task=task is not None and visible(principal, task.organization_id),
-    )
-
-
 @router.post("/{dead_letter_id}/replay", responses=_NOT_FOUND, dependencies=[OPERATORS])
 async def replay_dead_letter(
     dead_letter_id: str, session: SessionDep, principal: CurrentPrincipal, state: StateDep
@@ -228,7 +217,7 @@ async def replay_dead_letter(
         row = await _get(session, principal, dead_letter_id)
         if row.replayed_at is not None:
             raise Problem(409, "Already replayed", f"replayed at {row.replayed_at.isoformat()}")
-        await _replay(session, principal, row)
+        await stage_replay(session, row, caller=principal.organization_id)
     state.host.relay.notify()
     return ReplayResult(replayed=1)
 
@@ -260,7 +249,7 @@ async def replay_all(
             .all()
         )
         for row in rows:
-            await _replay(session, principal, row)
+            await stage_replay(session, row, caller=principal.organization_id)
     state.host.relay.notify()
     return ReplayResult(replayed=len(rows))
 

@@ -14,7 +14,10 @@ export PRS_GATEWAY_PORT ?= 8000
 .PHONY: install run test lint bench clean asyncapi
 
 $(BIN)/.installed: pyproject.toml uv.lock shared/pyproject.toml services/*/pyproject.toml cli/pyproject.toml
-	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
+	@# A Debian-managed Python refuses a plain pip install (PEP 668): then uv goes to the user site.
+	@$(PYTHON) -m uv --version >/dev/null 2>&1 \
+	  || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv 2>/dev/null \
+	  || $(PYTHON) -m pip install --quiet --disable-pip-version-check --user --break-system-packages uv
 	$(UV) sync --all-packages --frozen --python $(PYTHON)
 	@touch $@
 

@@ -13,11 +13,12 @@ from typing import Any
 from aio_pika.abc import AbstractChannel, AbstractConnection
 from aiormq.exceptions import ChannelNotFoundEntity
 
+from prs_shared.messaging.registry_feed import REGISTRY_SUBSCRIBER
 from prs_shared.messaging.topology import Topology
 
 SERVICES = ("gateway", "deal-workflow", "file-processor", "notifier", "scheduler")
 # The registry folds lifecycle events from its own queue, apart from the gateway's runtime.
-REGISTRY_CONSUMER = "gateway-registry"
+REGISTRY_CONSUMER = REGISTRY_SUBSCRIBER
 # Every service subscribes to events (at least the scheduler's housekeeping ticks) through its
 # own ``<service>.events`` queue; the registry has one of its own.
 EVENT_SUBSCRIBERS = (*SERVICES, REGISTRY_CONSUMER)

@@ -17,21 +17,19 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.models import Report, SentNotification, ServiceHeartbeat, Task
-from prs_shared.messaging.deals import AUDIT_REPORT_GENERATED, AuditReportGenerated
+from prs_shared.messaging.deals import AuditReportGenerated
 from prs_shared.messaging.delivery import Delivery
 from prs_shared.messaging.envelope import Envelope, Priority
 from prs_shared.messaging.messages import (
-    HEARTBEAT,
-    LIFECYCLE_STATUS_TYPES,
     Heartbeat,
     TaskLifecycle,
     TaskStatus,
 )
 from prs_shared.messaging.notifications import (
-    NOTIFICATION_FAILED,
     NOTIFICATION_SENT,
     NotificationOutcome,
 )
+from prs_shared.messaging.registry_feed import REGISTRY_TYPES
 from prs_shared.messaging.subscription import Result, Scope, Subscription
 from prs_shared.messaging.topology import Topology, declare_work_queue
 
@@ -88,15 +86,6 @@ def advance(task: dict[str, Any] | None, event: TaskLifecycle) -> dict[str, Any]
             queued_at=event.queued_at or event.at,
         )
     return changes
-
-
-REGISTRY_TYPES = (
-    *LIFECYCLE_STATUS_TYPES.values(),
-    HEARTBEAT.type,
-    AUDIT_REPORT_GENERATED.type,
-    NOTIFICATION_SENT.type,
-    NOTIFICATION_FAILED.type,
-)
 
 
 async def fold(deliveries: Sequence[Delivery], scope: Scope) -> list[Result]:

@@ -24,6 +24,7 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
 
 from prs_shared.messaging.catalog import COMMAND_QUEUES
+from prs_shared.messaging.registry_feed import REGISTRY_SUBSCRIBER, REGISTRY_TYPES
 
 MAX_PRIORITY = 4  # task priorities 1-3, and 4 for control commands
 # Not "x-": RabbitMQ ignores binding arguments that start with "x-" when matching headers, so
@@ -136,6 +137,13 @@ async def declare_base(channel: AbstractChannel, topology: Topology) -> None:
 
     for name in t.command_queues:
         await declare_work_queue(channel, t, t.queue(name), [name], exchange=t.commands_exchange)
+    await declare_work_queue(
+        channel,
+        t,
+        t.events_queue(REGISTRY_SUBSCRIBER),
+        REGISTRY_TYPES,
+        exchange=t.events_exchange,
+    )
 
     for tier in DELAY_TIERS_MS:
         await channel.declare_queue(

@@ -11,7 +11,7 @@ export PRS_DATA_DIR ?= $(CURDIR)/data
 export PRS_ADMIN_API_KEY ?= dev-admin-key
 export PRS_GATEWAY_PORT ?= 8000
 
-.PHONY: install run test lint bench clean asyncapi
+.PHONY: install run test lint bench clean asyncapi browser
 
 $(BIN)/.installed: pyproject.toml uv.lock shared/pyproject.toml services/*/pyproject.toml cli/pyproject.toml
 	@# A Debian-managed Python refuses a plain pip install (PEP 668): then uv goes to the user site.
@@ -28,7 +28,13 @@ run: install  ## start all five services against AMQP_URL with embedded defaults
 	@echo "gateway: http://127.0.0.1:$(PRS_GATEWAY_PORT)  (API key: $$PRS_ADMIN_API_KEY; docs at /docs)"
 	$(BIN)/honcho -f deploy/Procfile start
 
-test: install  ## every test: unit, integration (real RabbitMQ and PostgreSQL), end-to-end
+browser:  ## Debian's chromium for the console's browser tests (apt retried while its lock is held)
+	@test -x /usr/bin/chromium || for attempt in 1 2 3 4 5 6 7 8 9 10; do \
+	  (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null 2>&1 && break; \
+	  echo "apt-get busy or failing (attempt $$attempt); retrying in 15s"; sleep 15; done
+	@test -x /usr/bin/chromium || { echo "cannot install Debian's chromium (/usr/bin/chromium): the console's browser tests need it; run 'apt-get install -y chromium' as root" >&2; exit 1; }
+
+test: install browser  ## every test: unit, integration (real RabbitMQ and PostgreSQL), end-to-end
 	$(BIN)/pytest
 
 lint: install

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from gateway import console
 from gateway.acceptor import TaskAcceptor
 from gateway.api import problems
 from gateway.api.body_limit import BodyLimitMiddleware
@@ -111,4 +112,5 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(dead_letters.router)
     app.include_router(notifications.router)
     app.include_router(keys.router)
+    console.mount(app, settings)
     return app

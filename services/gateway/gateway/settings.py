@@ -66,6 +66,18 @@ class GatewaySettings(ServiceSettings):
         validation_alias="PRS_HEARTBEAT_STALE_SECONDS",
         description="A service whose last heartbeat is older than this is reported down.",
     )
+    console_secret: SecretStr | None = Field(
+        default=None,
+        validation_alias="PRS_CONSOLE_SECRET",
+        description="Signs console session cookies; random at each start when unset (sessions "
+        "then end with the process; set it when several gateway processes serve the console).",
+    )
+    console_session_seconds: int = Field(
+        default=8 * 3600,
+        ge=60,
+        validation_alias="PRS_CONSOLE_SESSION_SECONDS",
+        description="How long a console login lasts.",
+    )
     smtp_host: str | None = Field(default=None, validation_alias="PRS_SMTP_HOST")
     smtp_port: int = Field(default=25, validation_alias="PRS_SMTP_PORT")
 

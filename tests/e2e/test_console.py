@@ -1,0 +1,172 @@
+"""The operator console in a real headless browser (Debian's chromium, driven by Playwright)
+against the five running services.
+
+Set ``PRS_CONSOLE_SCREENSHOTS=docs/console`` to refresh the README's screenshots while the tests
+run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from .conftest import REPO, Stack
+
+CHROMIUM = Path("/usr/bin/chromium")
+LIVE_TIMEOUT_MS = 60_000
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs it (apt-get install chromium)")
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        yield launched
+        await launched.close()
+
+
+class Console:
+    """One browser page of the console, recording the host of every request it makes."""
+
+    def __init__(self, page: Page, stack: Stack) -> None:
+        self.stack = stack
+        self.page = page
+        self.page.set_default_timeout(LIVE_TIMEOUT_MS)
+        self.hosts: set[str] = set()
+        self.page.on("request", lambda request: self.hosts.add(urlsplit(request.url).netloc))
+
+    async def log_in(self, key: str) -> None:
+        await self.page.goto(f"{self.stack.gateway_url}/console/login")
+        await self.page.fill("input[name=api_key]", key)
+        await self.page.keyboard.press("Enter")
+        await expect(self.page).to_have_url(re.compile(r"/console/tasks$"))
+
+    def row(self, task_id: str, status: str | None = None) -> Any:
+        selector = f'tr[data-task-id="{task_id}"]'
+        if status:
+            selector += f'[data-status="{status}"]'
+        return self.page.locator(selector)
+
+    async def screenshot(self, name: str) -> None:
+        target = os.environ.get("PRS_CONSOLE_SCREENSHOTS")
+        if target:
+            folder = REPO / target
+            folder.mkdir(parents=True, exist_ok=True)
+            await self.page.screenshot(path=str(folder / f"{name}.png"))
+
+
+@pytest.fixture
+async def console(browser: Browser, stack: Stack) -> AsyncIterator[Console]:
+    stack.wait_ready()
+    context = await browser.new_context(viewport={"width": 1280, "height": 800})
+    yield Console(await context.new_page(), stack)
+    await context.close()
+
+
+def make_key(stack: Stack, role: str, organization_id: str | None = None) -> str:
+    with stack.http() as http:
+        response = http.post(
+            "/api/keys/",
+            json={
+                "name": f"{role} {organization_id}",
+                "role": role,
+                "organization_id": organization_id,
+            },
+        )
+    assert response.status_code == 201, response.text
+    key: str = response.json()["key"]
+    return key
+
+
+def queue_diagnostic(stack: Stack, key: str | None = None, service: str = "deal-workflow") -> str:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    with stack.http() as http:
+        response = http.post(
+            "/api/background-tasks/queue-diagnostic/",
+            json={"services": [service]},
+            headers=headers,
+        )
+    assert response.status_code == 202, response.text
+    task_id: str = response.json()["tasks"][service]["task_id"]
+    return task_id
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+async def test_a_task_queued_through_the_api_appears_and_succeeds_without_a_reload(
+    console: Console, stack: Stack
+) -> None:
+    await console.log_in(stack.api_key)
+    await console.page.evaluate("window.notReloaded = true")
+
+    task_id = queue_diagnostic(stack)
+
+    await expect(console.row(task_id)).to_have_count(1)
+    await expect(console.row(task_id, "SUCCEEDED")).to_have_count(1)
+    assert await console.page.evaluate("window.notReloaded") is True, "the page was reloaded"
+    await console.screenshot("tasks")
+
+    await console.row(task_id).locator("a").click()
+    await expect(console.page).to_have_url(re.compile(rf"/console/tasks/{task_id}$"))
+    timeline = console.page.locator("ol.timeline li")
+    await expect(timeline.first).to_have_attribute("data-step", "queued")
+    await expect(timeline.last).to_have_attribute("data-step", "succeeded")
+    await console.screenshot("task")
+
+    gateway = urlsplit(stack.gateway_url).netloc
+    assert console.hosts == {gateway}, f"requests went beyond the gateway: {console.hosts}"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+async def test_a_scoped_key_sees_its_organization_only(console: Console, stack: Stack) -> None:
+    ours = queue_diagnostic(stack, make_key(stack, "operator", "org-a"))
+    theirs = queue_diagnostic(stack, make_key(stack, "operator", "org-b"))
+
+    await console.log_in(make_key(stack, "viewer", "org-a"))
+
+    await expect(console.row(ours)).to_have_count(1)
+    await expect(console.row(theirs)).to_have_count(0)
+    await console.page.goto(f"{stack.gateway_url}/console/tasks/{theirs}")
+    await expect(console.page.locator("h1")).to_have_text("Task not found")
+    with httpx.Client(base_url=stack.gateway_url) as http:
+        feed = http.get("/console/tasks/feed")
+    assert feed.status_code == 401, "the live feed needs a session too"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+async def test_a_viewer_sees_no_button_that_changes_anything(
+    console: Console, stack: Stack
+) -> None:
+    task_id = queue_diagnostic(stack)
+    await console.log_in(make_key(stack, "viewer"))
+    await expect(console.row(task_id, "SUCCEEDED")).to_have_count(1)
+
+    for path in ("/console/tasks", f"/console/tasks/{task_id}"):
+        await console.page.goto(stack.gateway_url + path)
+        actions = console.page.locator("main form[method=post]")
+        await expect(actions).to_have_count(0)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+async def test_logging_out_ends_the_session(console: Console, stack: Stack) -> None:
+    await console.log_in(stack.api_key)
+    await console.screenshot("login-done")
+
+    await console.page.get_by_role("button", name="Log out").click()
+
+    await expect(console.page).to_have_url(re.compile(r"/console/login$"))
+    await console.page.goto(f"{stack.gateway_url}/console/tasks")
+    await expect(console.page).to_have_url(re.compile(r"/console/login$"))
+    await console.screenshot("login")

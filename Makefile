@@ -13,7 +13,7 @@ export PRS_GATEWAY_PORT ?= 8000
 
 .PHONY: install run test lint bench clean asyncapi browser
 
-$(BIN)/.installed: pyproject.toml uv.lock shared/pyproject.toml services/*/pyproject.toml cli/pyproject.toml
+$(BIN)/.installed: pyproject.toml uv.lock shared/pyproject.toml services/*/pyproject.toml cli/pyproject.toml clients/python/pyproject.toml
 	@# A Debian-managed Python refuses a plain pip install (PEP 668): then uv goes to the user site.
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 \
 	  || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv 2>/dev/null \

@@ -169,8 +169,8 @@ class Stack:
                 p.process.wait(timeout=10)
 
 
-@pytest.fixture
-def stack(amqp_url: str, namespace: str, tmp_path: Path) -> Iterator[Stack]:
+def make_stack(amqp_url: str, namespace: str, tmp_path: Path, **extra_env: str) -> Stack:
+    """The five services' settings for one test (or module), not started yet."""
     # Nothing from the developer's shell may leak in: the test's namespace, data directory and
     # ports must be the only ones the services see.
     env = {k: v for k, v in os.environ.items() if not k.startswith("PRS_") and k != "AMQP_URL"}
@@ -200,10 +200,16 @@ def stack(amqp_url: str, namespace: str, tmp_path: Path) -> Iterator[Stack]:
                 )
             ),
             **dict.fromkeys(WORKER_METRICS_PORTS, "0"),
+            **extra_env,
         }
     )
     (tmp_path / "data").mkdir()
-    services = Stack(env, f"http://127.0.0.1:{port}", api_key, tmp_path)
+    return Stack(env, f"http://127.0.0.1:{port}", api_key, tmp_path)
+
+
+@pytest.fixture
+def stack(amqp_url: str, namespace: str, tmp_path: Path) -> Iterator[Stack]:
+    services = make_stack(amqp_url, namespace, tmp_path)
     try:
         services.start()
         yield services

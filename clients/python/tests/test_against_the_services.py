@@ -5,6 +5,7 @@ virtualenv."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -20,7 +21,16 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from prs_client import Client, NotFound, TaskFailed, ValidationFailed
+from prs_client import (
+    AsyncClient,
+    Client,
+    Conflict,
+    NotFound,
+    TaskFailed,
+    TaskStatus,
+    TaskTimeout,
+    ValidationFailed,
+)
 
 from .conftest import RATE_LIMIT_BURST, REPO
 
@@ -212,3 +222,44 @@ def test_the_readme_quickstart_runs_in_a_fresh_virtualenv(stack: Any, tmp_path: 
     )
     assert run.returncode == 0, f"quickstart: {run.stdout}\n{run.stderr}"
     assert run.stdout.startswith("SUCCEEDED")
+
+
+async def until_status(client: AsyncClient, task_id: Any, wanted: TaskStatus) -> None:
+    deadline = time.monotonic() + REPLICA_TIMEOUT
+    while (await client.get_status(task_id)).status != wanted:
+        assert time.monotonic() < deadline, f"task {task_id} never {wanted}"
+        await asyncio.sleep(0.1)
+
+
+async def test_the_async_client_times_out_cancels_and_retries_a_task_waiting_for_its_deal(
+    stack: Any,
+) -> None:
+    async with AsyncClient(stack.gateway_url, stack.api_key) as client:
+        # A deal PRS never announced: deal-workflow retries the task, with growing delays.
+        task = await client.queue_deal_processing(
+            deal_id=f"never-{uuid.uuid4().hex[:8]}", workflow_action="verify_deal"
+        )
+        await until_status(client, task.task_id, TaskStatus.RETRYING)
+        with pytest.raises(TaskTimeout) as timeout:
+            await client.wait(task.task_id, timeout=0)
+        assert not timeout.value.task.status.terminal
+
+        while True:  # cancellable while it waits for a retry, not while an attempt runs
+            await until_status(client, task.task_id, TaskStatus.RETRYING)
+            try:
+                cancelled = await client.cancel(task.task_id)
+                break
+            except Conflict:
+                continue
+        assert cancelled.cancel_requested is True
+        with pytest.raises(TaskFailed) as failed:
+            await client.wait(task.task_id, timeout=TASK_TIMEOUT)
+        assert failed.value.status == TaskStatus.CANCELLED
+
+        again = await client.retry(task.task_id)
+        assert again.task_id == task.task_id
+        assert (await client.get_status(task.task_id)).status in {
+            TaskStatus.QUEUED,
+            TaskStatus.STARTED,
+            TaskStatus.RETRYING,
+        }

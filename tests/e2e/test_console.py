@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import os
 import re
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import aio_pika
 import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
+
+from prs_shared.messaging.topology import Topology
 
 from .conftest import REPO, Stack
 
@@ -170,3 +174,91 @@ async def test_logging_out_ends_the_session(console: Console, stack: Stack) -> N
     await console.page.goto(f"{stack.gateway_url}/console/tasks")
     await expect(console.page).to_have_url(re.compile(r"/console/login$"))
     await console.screenshot("login")
+
+
+async def publish_malformed(amqp_url: str, queue: str) -> None:
+    connection = await aio_pika.connect(amqp_url)
+    try:
+        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        await channel.default_exchange.publish(
+            aio_pika.Message(b"\xff not json", message_id=str(uuid.uuid4())),
+            routing_key=queue,
+            mandatory=True,
+        )
+    finally:
+        await connection.close()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+async def test_a_dead_letter_is_replayed_from_its_page(
+    console: Console, stack: Stack, amqp_url: str, namespace: str
+) -> None:
+    queue = Topology(namespace=namespace).queue("workflow")
+    await console.log_in(stack.api_key)
+    await publish_malformed(amqp_url, queue)
+
+    row = console.page.locator("tr[data-dead-letter-id]")
+    for _ in range(60):
+        await console.page.goto(f"{stack.gateway_url}/console/dead-letters")
+        if await row.count():
+            break
+        await console.page.wait_for_timeout(500)
+    await expect(row).to_have_count(1)
+    await console.screenshot("dead-letters")
+
+    await row.locator("a").click()
+    await expect(console.page.locator("[data-replayed]")).to_have_attribute("data-replayed", "no")
+    await console.screenshot("dead-letter")
+    await console.page.get_by_role("button", name="Replay").click()
+
+    await expect(console.page.locator("[data-replayed]")).to_have_attribute("data-replayed", "yes")
+    with stack.http() as http:
+        replayed = http.get("/api/dead-letters/", params={"replayed": "true"}).json()
+    assert replayed["total"] == 1, replayed
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+async def test_a_process_is_run_now_from_the_processes_page(console: Console, stack: Stack) -> None:
+    await console.log_in(stack.api_key)
+    await console.page.goto(f"{stack.gateway_url}/console/processes")
+    process = console.page.locator('tr[data-process="commission_calculation"]')
+    await expect(process).to_have_attribute("data-status", "never_run")
+
+    await process.get_by_role("button", name="Run commission_calculation now").click()
+
+    queued = await console.page.locator("[data-queued-task]").get_attribute("data-queued-task")
+    assert queued
+    for _ in range(60):
+        await console.page.goto(f"{stack.gateway_url}/console/processes")
+        if await process.get_attribute("data-status") == "SUCCEEDED":
+            break
+        await console.page.wait_for_timeout(500)
+    await expect(process).to_have_attribute("data-status", "SUCCEEDED")
+    await console.screenshot("processes")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+async def test_every_page_loads_from_the_gateway_alone_at_desktop_and_phone_sizes(
+    console: Console, stack: Stack
+) -> None:
+    queue_diagnostic(stack)
+    await console.log_in(stack.api_key)
+    gateway = urlsplit(stack.gateway_url).netloc
+    pages = ("overview", "tasks", "dead-letters", "processes", "notifications")
+    for size, (width, height) in {"": (1280, 800), "-phone": (390, 844)}.items():
+        await console.page.set_viewport_size({"width": width, "height": height})
+        for name in pages:
+            response = await console.page.goto(f"{stack.gateway_url}/console/{name}")
+            assert response is not None
+            assert response.status == 200, name
+            await expect(console.page.locator("h1")).to_be_visible()
+            overflow = await console.page.evaluate(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            assert overflow <= 0, f"{name} scrolls sideways at {width}px"
+            if name in ("overview", "notifications") or size:
+                await console.screenshot(f"{name}{size}")
+    assert console.hosts == {gateway}, f"requests went beyond the gateway: {console.hosts}"

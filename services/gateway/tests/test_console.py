@@ -130,3 +130,72 @@ async def test_an_unknown_filter_value_is_named_not_a_server_error(gateway: Gate
 
     assert response.status_code == 400
     assert "status: unknown state" in response.text
+
+
+async def test_the_overview_shows_every_dependency_and_the_hours_charts(gateway: Gateway) -> None:
+    await log_in(gateway)
+
+    response = await gateway.client.get("/console/overview")
+
+    assert response.status_code == 200, response.text
+    for check in ("database", "broker", "disk", "smtp"):
+        assert f'data-check="{check}"' in response.text
+    assert response.text.count("<svg") == 2
+    assert "data-dead-letters=" in response.text
+
+
+async def test_a_viewer_reads_no_dead_letters_and_runs_no_process(gateway: Gateway) -> None:
+    csrf = await log_in(gateway, await gateway.make_key("viewer"))
+
+    assert (await gateway.client.get("/console/dead-letters")).status_code == 403
+    run = await gateway.client.post(
+        "/console/processes/commission_calculation/run", data={"csrf": csrf}
+    )
+    assert run.status_code == 403
+    processes = await gateway.client.get("/console/processes")
+    assert processes.status_code == 200
+    assert "Run now" not in processes.text
+
+
+async def test_an_operator_may_not_purge_dead_letters(gateway: Gateway) -> None:
+    csrf = await log_in(gateway, await gateway.make_key("operator"))
+
+    response = await gateway.client.post(
+        "/console/dead-letters/purge", data={"csrf": csrf, "confirm": "purge"}
+    )
+
+    assert response.status_code == 403
+
+
+async def test_a_purge_without_its_typed_confirmation_deletes_nothing(gateway: Gateway) -> None:
+    csrf = await log_in(gateway)
+
+    response = await gateway.client.post("/console/dead-letters/purge", data={"csrf": csrf})
+
+    assert response.status_code == 422
+    assert "type purge" in response.text
+
+
+async def test_run_now_queues_the_process_and_names_its_task(gateway: Gateway) -> None:
+    csrf = await log_in(gateway)
+
+    response = await gateway.client.post(
+        "/console/processes/commission_calculation/run", data={"csrf": csrf}
+    )
+
+    assert response.status_code == 303
+    task_id = response.headers["location"].split("queued=")[1]
+    status = await gateway.client.get(
+        f"/api/background-tasks/{task_id}/status/", headers=gateway.auth()
+    )
+    assert status.status_code == 200
+    assert status.json()["task_type"] == "process.commission_calculation.run"
+
+
+async def test_the_notification_log_page_lists_the_log(gateway: Gateway) -> None:
+    await log_in(gateway)
+
+    response = await gateway.client.get("/console/notifications")
+
+    assert response.status_code == 200
+    assert "0 in the log" in response.text

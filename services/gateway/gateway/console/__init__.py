@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.console import login, tasks
+from gateway.console import dead_letters, login, overview, processes, tasks
 from gateway.console.feed import TaskFeed
 from gateway.console.session import SessionSigner
 from gateway.console.web import HERE, CsrfRefused, LoginRequired, NotAllowed, page
@@ -36,7 +36,7 @@ def mount(app: FastAPI, settings: GatewaySettings) -> TaskFeed:
     )
     feed = TaskFeed()
     app.state.console_feed = feed
-    for module in (login, tasks):
+    for module in (login, overview, tasks, dead_letters, processes):
         app.include_router(module.router, prefix=PREFIX, include_in_schema=False)
     app.add_api_route(PREFIX, _home, include_in_schema=False)
     app.add_api_route(PREFIX + "/", _home, include_in_schema=False)
@@ -49,7 +49,7 @@ def mount(app: FastAPI, settings: GatewaySettings) -> TaskFeed:
 
 
 async def _home() -> RedirectResponse:
-    return RedirectResponse(PREFIX + "/tasks", status_code=303)
+    return RedirectResponse(PREFIX + "/overview", status_code=303)
 
 
 async def _to_login(request: Request, exc: Exception) -> Response:

@@ -17,7 +17,6 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import (
     FileResponse,
     HTMLResponse,
-    RedirectResponse,
     Response,
     StreamingResponse,
 )
@@ -28,7 +27,7 @@ from gateway.api.routes.task_admin import cancel_task, download_result, list_tas
 from gateway.api.routes.tasks import get_task_status
 from gateway.api.schemas import TaskPage, TaskStatusResponse
 from gateway.console.feed import TaskFeed
-from gateway.console.web import Console, Operating, page, problem_page, templates
+from gateway.console.web import Console, Operating, act, page, problem_page, templates
 from gateway.state import GatewayState
 from prs_shared.messaging.envelope import utcnow
 from prs_shared.messaging.messages import TaskStatus
@@ -252,19 +251,13 @@ async def download(
 async def retry(
     task_id: UUID, request: Request, session: SessionDep, state: StateDep, console: Operating
 ) -> Response:
-    try:
-        await retry_task(task_id, request, session, console.principal, state)
-    except Problem as refused:
-        return problem_page(request, console, refused)
-    return RedirectResponse(f"/console/tasks/{task_id}", status_code=303)
+    retried = retry_task(task_id, request, session, console.principal, state)
+    return await act(request, console, retried, f"/console/tasks/{task_id}")
 
 
 @router.post("/tasks/{task_id}/cancel", response_model=None)
 async def cancel(
     task_id: UUID, request: Request, session: SessionDep, state: StateDep, console: Operating
 ) -> Response:
-    try:
-        await cancel_task(task_id, session, console.principal, state)
-    except Problem as refused:
-        return problem_page(request, console, refused)
-    return RedirectResponse(f"/console/tasks/{task_id}", status_code=303)
+    cancelled = cancel_task(task_id, session, console.principal, state)
+    return await act(request, console, cancelled, f"/console/tasks/{task_id}")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, Form, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from gateway.api.deps import StateDep
@@ -87,3 +88,14 @@ def problem_page(request: Request, console: ConsoleSession, problem: Problem) ->
     return page(
         request, "problem.html", console, problem.status, title=problem.title, detail=problem.detail
     )
+
+
+async def act(
+    request: Request, console: ConsoleSession, action: Awaitable[object], then: str
+) -> Response:
+    """Run an API action; on success go to ``then``, on a refusal show it as a page."""
+    try:
+        await action
+    except Problem as refused:
+        return problem_page(request, console, refused)
+    return RedirectResponse(then, status_code=303)

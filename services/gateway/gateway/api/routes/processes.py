@@ -24,9 +24,10 @@ from gateway.api.problems import Problem
 from gateway.api.routes.task_admin import file_response
 from gateway.api.schemas import QueuedResponse
 from gateway.api.schemas_queue import GenerateAuditReportRequest, TriggerProcessRequest
-from gateway.auth import Role
+from gateway.auth import Principal, Role
 from gateway.health import system_health
 from gateway.models import Report, Task
+from gateway.state import GatewayState
 from prs_shared.messaging.catalog import MessageSpec
 from prs_shared.messaging.deals import (
     DETECT_OVERDUE_DEALS,
@@ -51,6 +52,30 @@ PROCESSES: dict[str, tuple[str, str]] = {
 TRIGGERERS = require(Role.OPERATOR)
 
 
+TRIGGERS: dict[str, MessageSpec] = {}
+"""Processes that run on demand with no parameters but an organization, by process name."""
+
+
+async def run_process(
+    spec: MessageSpec,
+    request: Request,
+    principal: Principal,
+    state: GatewayState,
+    organization_id: str | None,
+) -> QueuedResponse:
+    """Queue a process's command now, for one organization or all (the caller's, if scoped)."""
+    org = effective_organization(principal, organization_id)
+    return await accept(
+        state=state,
+        request=request,
+        principal=principal,
+        type_=spec.type,
+        payload=spec.payload(organization_id=org),
+        priority=Priority.MEDIUM,
+        organization_id=org,
+    )
+
+
 def _trigger(path: str, spec: MessageSpec, doc: str) -> None:
     """One trigger endpoint: queue the process's command, optionally for one organization."""
 
@@ -60,19 +85,12 @@ def _trigger(path: str, spec: MessageSpec, doc: str) -> None:
         state: StateDep,
         body: TriggerProcessRequest | None = None,
     ) -> QueuedResponse:
-        org = effective_organization(principal, body.organization_id if body else None)
-        return await accept(
-            state=state,
-            request=request,
-            principal=principal,
-            type_=spec.type,
-            payload=spec.payload(organization_id=org),
-            priority=Priority.MEDIUM,
-            organization_id=org,
-        )
+        org = body.organization_id if body else None
+        return await run_process(spec, request, principal, state, org)
 
     name = path.strip("/").replace("-", "_")
     trigger.__name__ = name
+    TRIGGERS[next(n for n, (t, _) in PROCESSES.items() if t == spec.type)] = spec
     router.add_api_route(
         path,
         trigger,

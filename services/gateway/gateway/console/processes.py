@@ -1,0 +1,46 @@
+"""Scheduled processes with their last run and outcome, and run now; the notification log."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from gateway.api.deps import SessionDep, StateDep, rate_limited
+from gateway.api.problems import Problem
+from gateway.api.routes.notifications import notification_log
+from gateway.api.routes.processes import TRIGGERS, process_status, run_process
+from gateway.console.web import Console, Operating, page, problem_page
+
+router = APIRouter()
+
+
+@router.get("/processes")
+async def processes(request: Request, session: SessionDep, console: Console) -> HTMLResponse:
+    return page(
+        request,
+        "processes.html",
+        console,
+        processes=await process_status(session, console.principal, None),
+        runnable=set(TRIGGERS),
+        queued=request.query_params.get("queued"),
+    )
+
+
+@router.post("/processes/{name}/run", response_model=None)
+async def run_now(name: str, request: Request, state: StateDep, console: Operating) -> Response:
+    """Queue the process now, for the session's organization (all of them for an admin key)."""
+    spec = TRIGGERS.get(name)
+    try:
+        if spec is None:
+            raise Problem(404, "Unknown process", f"no process {name!r} runs on demand")
+        principal = await rate_limited(console.principal, state)
+        queued = await run_process(spec, request, principal, state, None)
+    except Problem as refused:
+        return problem_page(request, console, refused)
+    return RedirectResponse(f"/console/processes?queued={queued.task_id}", 303)
+
+
+@router.get("/notifications")
+async def notifications(request: Request, session: SessionDep, console: Console) -> HTMLResponse:
+    log = await notification_log(session, console.principal, None, None, 100, 0)
+    return page(request, "notifications.html", console, log=log)

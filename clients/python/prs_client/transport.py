@@ -13,7 +13,7 @@ from tenacity import (
     Retrying,
     retry_if_exception,
     stop_after_attempt,
-    wait_exponential_jitter,
+    wait_random_exponential,
 )
 
 from prs_client.calls import Call
@@ -30,7 +30,7 @@ class RetryPolicy:
     """How often and how long to retry an answer of 429 or 503 (or a failed connection).
 
     ``Retry-After`` is honoured when the gateway sends it (up to ``max_wait``); otherwise the
-    wait grows exponentially with jitter from ``initial_wait``.
+    wait is random up to a bound that doubles from ``initial_wait`` (full jitter).
     """
 
     attempts: int = 5
@@ -41,7 +41,7 @@ class RetryPolicy:
         error = state.outcome.exception() if state.outcome else None
         if isinstance(error, ProblemError) and error.retry_after is not None:
             return min(error.retry_after, self.max_wait)
-        backoff = wait_exponential_jitter(initial=self.initial_wait, max=self.max_wait)
+        backoff = wait_random_exponential(multiplier=self.initial_wait, max=self.max_wait)
         return float(backoff(state))
 
     def _kwargs(self) -> dict[str, object]:

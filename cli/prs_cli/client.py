@@ -148,7 +148,8 @@ class GatewayClient:
     ) -> Any:
         if not self._api_key:
             raise UsageError(
-                "no API key given: pass --api-key or set PRS_API_KEY (or PRS_ADMIN_API_KEY)",
+                "no API key given: pass --api-key or set PRS_API_KEY (or PRS_ADMIN_API_KEY); "
+                "in development `make run` leaves its key in ./data/dev-admin-key",
                 param="--api-key",
             )
         headers = {"Authorization": f"Bearer {self._api_key}"}

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from prs_cli.errors import UsageError
+from prs_shared.dev_key import read_dev_key
 
 DEFAULT_GATEWAY_URL = "http://127.0.0.1:8000"
 
@@ -41,3 +42,12 @@ def resolve_gateway_url(explicit: str | None, env: Mapping[str, str] | None = No
             raise UsageError(f"must be a port number, not {port!r}", param="PRS_GATEWAY_PORT")
         return f"http://127.0.0.1:{int(port)}"
     return DEFAULT_GATEWAY_URL
+
+
+def resolve_api_key(explicit: str | None, env: Mapping[str, str] | None = None) -> str | None:
+    """The API key: ``--api-key`` / ``PRS_API_KEY`` / ``PRS_ADMIN_API_KEY``, else, in development
+    only, the key the gateway wrote into ``$PRS_DATA_DIR/dev-admin-key`` (``./data`` by default,
+    where ``make run`` keeps it)."""
+    if explicit:
+        return explicit
+    return read_dev_key(os.environ if env is None else env)

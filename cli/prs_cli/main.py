@@ -10,7 +10,7 @@ import typer
 from prs_cli.actions import run_action
 from prs_cli.actions.context import Action, ActionContext, ManageOptions, Priority, Service
 from prs_cli.client import ClientFactory, client_factory
-from prs_cli.config import Config, resolve_gateway_url
+from prs_cli.config import Config, resolve_api_key, resolve_gateway_url
 from prs_cli.errors import CliError, MissingOption, UsageError
 from prs_cli.output import Output
 
@@ -226,7 +226,7 @@ def build_app(factory: ClientFactory | None = None) -> typer.Typer:
             config = Config(
                 # Given after the subcommand, these win over the global flags and environment.
                 gateway_url=resolve_gateway_url(gateway_url or globals_.gateway_url),
-                api_key=api_key or globals_.api_key,
+                api_key=resolve_api_key(api_key or globals_.api_key),
                 json_output=output.json_mode,
             )
             code = run_action(ActionContext(config, options, output, make_client))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,10 +22,13 @@ ENV_VARS = ("PRS_GATEWAY_URL", "PRS_GATEWAY_PORT", "PRS_API_KEY", "PRS_ADMIN_API
 
 
 @pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # `make test` exports PRS_ADMIN_API_KEY and PRS_GATEWAY_PORT; these tests set their own.
     for name in ENV_VARS:
         monkeypatch.delenv(name, raising=False)
+    # A development key file left in ./data by `make run` must not stand in for a missing key.
+    monkeypatch.setenv("PRS_DATA_DIR", str(tmp_path / "no-data"))
+    monkeypatch.delenv("PRS_ENVIRONMENT", raising=False)
     # Wide enough that rich never folds a service name or an error message.
     monkeypatch.setenv("COLUMNS", "200")
     monkeypatch.setenv("NO_COLOR", "1")

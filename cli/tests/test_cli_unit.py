@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
 
 from prs_cli.config import resolve_gateway_url
 from prs_cli.errors import UsageError
+from prs_shared.dev_key import write_dev_key
 
 from .conftest import GATEWAY, KEY, SERVICES, FakeGateway, assert_no_traceback, invoke, task_state
 
@@ -192,6 +194,28 @@ def test_api_key_falls_back_to_the_admin_key(monkeypatch: pytest.MonkeyPatch) ->
     result = invoke(FakeGateway(), "--action=test", key=None)
 
     assert result.exit_code == 0, result.output
+
+
+def test_in_development_the_key_comes_from_the_data_dir(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    write_dev_key(tmp_path / "data", KEY)
+    monkeypatch.setenv("PRS_DATA_DIR", str(tmp_path / "data"))
+    result = invoke(FakeGateway(), "--action=test", key=None)
+
+    assert result.exit_code == 0, result.output
+
+
+def test_outside_development_the_data_dir_key_is_not_used(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    write_dev_key(tmp_path / "data", KEY)
+    monkeypatch.setenv("PRS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("PRS_ENVIRONMENT", "production")
+    result = invoke(FakeGateway(), "--action=test", key=None)
+
+    assert result.exit_code == 2
+    assert "no API key given" in result.stderr
 
 
 def test_unknown_action_is_a_usage_error() -> None:

@@ -30,6 +30,7 @@ from gateway.ratelimit import RateLimiter
 from gateway.registry import registry_subscription
 from gateway.settings import GatewaySettings
 from gateway.state import GatewayState, KeyCache
+from prs_shared.dev_key import write_dev_key
 from prs_shared.diagnostics import base_registry
 from prs_shared.messaging.subscription import Subscription
 from prs_shared.service import ServiceHost
@@ -73,6 +74,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                     name="admin (PRS_ADMIN_API_KEY)",
                     role=Role.ADMIN,
                 )
+            if settings.environment == "development":
+                # So that `prs` finds the key by itself in a shell next to `make run`.
+                write_dev_key(settings.data_dir, settings.admin_api_key.get_secret_value())
         acceptor = TaskAcceptor(host.sessions, host.relay.notify)
         acceptor.start()
         app.state.gateway = GatewayState(

@@ -91,3 +91,11 @@ def test_a_display_name_carrying_a_header_injection_is_refused() -> None:
 def test_a_missing_value_renders_a_fallback_not_an_error() -> None:
     message = build(NotificationType.DEAL_OVERDUE)
     assert message["Subject"] == "Deal overdue: D-1"
+
+
+def test_a_password_expiry_warning_says_in_how_many_days_the_password_expires() -> None:
+    message = build(NotificationType.PASSWORD_EXPIRY_WARNING, days_until_expiry=7)
+    plain = message.get_body(preferencelist=("plain",)).get_content()
+    html = message.get_body(preferencelist=("html",)).get_content()
+    assert "expires in 7 days" in plain
+    assert "in <strong>7 days</strong>" in html

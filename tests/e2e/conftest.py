@@ -193,8 +193,8 @@ def make_stack(amqp_url: str, namespace: str, tmp_path: Path, **extra_env: str) 
                     "commission_calculation",
                     "audit_report_generation",
                     "overdue_detection",
-                    "session_cleanup",
-                    "system_health_check",
+                    "system_cleanup",
+                    "health_monitoring",
                     "task_monitoring",
                     "failed_task_cleanup",
                 )

@@ -11,11 +11,11 @@ from pathlib import Path
 
 from prs_shared.diagnostics import base_registry
 from prs_shared.messaging.handlers import HandlerRegistry
-from prs_shared.messaging.schedule import RUN_JOB_NOW
+from prs_shared.messaging.schedule import RUN_JOB_NOW, UPDATE_SCHEDULE
 from prs_shared.service import ServiceHost
 from scheduler.clock import Clock, SystemClock
-from scheduler.handlers import handle_run_now
-from scheduler.jobs import Job
+from scheduler.handlers import handle_run_now, handle_update
+from scheduler.jobs import JOBS, Job
 from scheduler.scheduling import Scheduler
 from scheduler.settings import SchedulerSettings
 
@@ -25,9 +25,12 @@ COMMAND_QUEUES = ("system",)
 
 def handlers(jobs: Sequence[Job], clock: Clock) -> HandlerRegistry:
     registry = base_registry()
+    by_name = {job.name: job for job in jobs}
     registry.register(
-        RUN_JOB_NOW.type,
-        functools.partial(handle_run_now, jobs={job.name: job for job in jobs}, clock=clock),
+        RUN_JOB_NOW.type, functools.partial(handle_run_now, jobs=by_name, clock=clock)
+    )
+    registry.register(
+        UPDATE_SCHEDULE.type, functools.partial(handle_update, jobs=by_name, clock=clock)
     )
     return registry
 
@@ -36,10 +39,11 @@ class SchedulerHost(ServiceHost):
     """The service host with the scheduling loop as its background job."""
 
     def __init__(self, settings: SchedulerSettings, clock: Clock) -> None:
-        jobs = settings.jobs()
+        jobs = JOBS
         self.scheduler = Scheduler(
             jobs,
             clock,
+            seeds=settings.seeds(),
             tick_seconds=settings.tick_seconds,
             lease_seconds=settings.lease_seconds,
         )

@@ -1,10 +1,15 @@
-"""The schedule: which job fires when, and the message each run sends."""
+"""The jobs: what each one sends, and the cron expression it is seeded with.
+
+When a job runs, and whether it runs at all, lives in the ``schedules`` table
+(:mod:`scheduler.schedules`): this table only gives its first values, with the environment's
+changes applied (:func:`seeds`).
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,8 +29,9 @@ RUN_ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:prs:scheduler:run")
 class Job:
     """One row of the schedule: a cron expression (UTC) and the message each run sends.
 
-    A command job sends ``message`` with ``arguments`` as its payload; an event job sends
-    ``schedule.<name>`` with :class:`~prs_shared.messaging.schedule.ScheduleTick`.
+    A command job sends ``message`` with ``arguments`` as its payload; an event job sends a
+    ``schedule.*`` event with :class:`~prs_shared.messaging.schedule.ScheduleTick`. ``cron`` is
+    the seed's value; the running schedule is the database's.
     """
 
     name: str
@@ -37,8 +43,11 @@ class Job:
     def __post_init__(self) -> None:
         if not is_valid(self.cron):
             raise ValueError(f"job {self.name}: invalid cron expression {self.cron!r}")
-        if self.message.kind == "event" and self.message.type != f"schedule.{self.name}":
-            raise ValueError(f"job {self.name}: its event must be schedule.{self.name}")
+        if self.message.kind == "event" and (
+            not self.message.type.startswith("schedule.")
+            or self.message.payload is not schedule.ScheduleTick
+        ):
+            raise ValueError(f"job {self.name}: its event must be a schedule.* tick")
         # Wrong arguments fail when the table is built, not at the job's first run.
         self.payload(datetime(2000, 1, 1, tzinfo=UTC))
 
@@ -74,14 +83,15 @@ JOBS: tuple[Job, ...] = (
         deals.DETECT_OVERDUE_DEALS,
         "Daily at 01:00: find deals past due and unpaid.",
     ),
+    # The seed's process names; their events keep the types the services subscribe to.
     Job(
-        "session_cleanup",
+        "system_cleanup",
         "0 * * * *",
         schedule.SESSION_CLEANUP,
-        "Hourly: each service drops expired sessions.",
+        "Hourly: each service drops expired sessions, tokens and old logs.",
     ),
     Job(
-        "system_health_check",
+        "health_monitoring",
         "*/5 * * * *",
         schedule.SYSTEM_HEALTH_CHECK,
         "Every 5 minutes: each service checks its health.",
@@ -101,22 +111,34 @@ JOBS: tuple[Job, ...] = (
 )
 
 
-def configured_jobs(
+RENAMED: Mapping[str, str] = {
+    "session_cleanup": "system_cleanup",
+    "system_health_check": "health_monitoring",
+}
+"""Earlier names of jobs, still understood in the environment and in ``schedule.run_now``."""
+
+
+def current_name(name: str) -> str:
+    return RENAMED.get(name, name)
+
+
+def seeds(
     disabled: Collection[str] = (),
     crons: Mapping[str, str] | None = None,
     table: tuple[Job, ...] = JOBS,
-) -> tuple[Job, ...]:
-    """The table with jobs switched off and cron expressions replaced; unknown names refused."""
-    crons = crons or {}
+) -> dict[str, tuple[str, bool]]:
+    """Job → (cron, enabled) for a first start: the table with the environment's changes;
+    unknown names and invalid cron expressions refused."""
+    disabled = {current_name(name) for name in disabled}
+    crons = {current_name(name): cron for name, cron in (crons or {}).items()}
     known = {job.name for job in table}
-    unknown = sorted((set(disabled) | set(crons)) - known)
+    unknown = sorted((disabled | set(crons)) - known)
     if unknown:
         raise ValueError(f"unknown scheduler jobs {unknown}; known: {sorted(known)}")
-    return tuple(
-        replace(job, cron=crons.get(job.name, job.cron))
-        for job in table
-        if job.name not in disabled
-    )
+    bad = sorted(name for name, cron in crons.items() if not is_valid(cron))
+    if bad:
+        raise ValueError(f"invalid cron expressions for {bad}")
+    return {job.name: (crons.get(job.name, job.cron), job.name not in disabled) for job in table}
 
 
 def run_message_id(job: str, scheduled_for: datetime) -> uuid.UUID:

@@ -1,10 +1,11 @@
-"""The scheduler's own tables: the leader lease and the history of runs."""
+"""The scheduler's own tables: the schedules, their audit log, the leader lease, the runs."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import String
+from sqlalchemy import JSON, Boolean, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from prs_shared.db.types import UTCDateTime
@@ -42,3 +43,35 @@ class Run(Base):
     staged_at: Mapped[datetime] = mapped_column(UTCDateTime())
     """When the message was put in the outbox, in the run's transaction; the relay publishes it
     right after the commit."""
+
+
+class Schedule(Base):
+    """When a job of the table runs, and whether it does: seeded from the environment on first
+    start, changed at run time afterwards; the loop reads it every tick."""
+
+    __tablename__ = "schedules"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    cron: Mapped[str] = mapped_column(String(100))
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    """Due times at or before a change are not run: a new cron starts at its next time."""
+    changed_by: Mapped[str] = mapped_column(String(200))
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    """Grows with every change and every run; replicas keep the highest."""
+
+
+class ScheduleChange(Base):
+    """The audit log of schedules: who changed what, when, from what."""
+
+    __tablename__ = "schedule_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job: Mapped[str] = mapped_column(String(100), index=True)
+    action: Mapped[str] = mapped_column(String(20))
+    """``seeded``, ``enabled``, ``disabled``, ``cron_changed``, ``run_now``."""
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    correlation_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,10 +1,12 @@
-"""The scheduling loop: every tick, renew (or try to take) the lease and, while leading, stage
-each job's due run.
+"""The scheduling loop: every tick, renew (or try to take) the lease and, while leading, read the
+schedules from the database and stage each enabled job's due run.
 
 Exactly once per (job, scheduled time): the run row's key refuses a second insert, whoever tries
 it, and only the lease holder inserts at all (checked in the run's own transaction). A due time
 that passed before this instance started watching — no scheduler ran then — is caught up once,
-for the most recent due time only, and only for a job the schedule has run before.
+for the most recent due time only, and only for a job the schedule has run before. A due time at
+or before a schedule's last change is never run: a new cron expression, or a timer enabled again,
+starts at its next time.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from prs_shared.db.engine import SessionFactory
@@ -27,22 +29,30 @@ from scheduler.jobs import Job
 from scheduler.lease import LeaderLease, LeaseLost
 from scheduler.metrics import LEADER, RUNS
 from scheduler.runs import last_scheduled, record_run
+from scheduler.schedules import announcement, bump, current, load, seed, state
 
 log = logging.getLogger(__name__)
 
 
 class Scheduler:
-    """One instance's loop. :meth:`run` is the service host's background job."""
+    """One instance's loop. :meth:`run` is the service host's background job.
+
+    ``jobs`` is the table of what each job sends; ``seeds`` the (cron, enabled) of schedules not
+    in the database yet (the table's own crons, all enabled, when not given).
+    """
 
     def __init__(
         self,
         jobs: Sequence[Job],
         clock: Clock,
         *,
+        seeds: Mapping[str, tuple[str, bool]] | None = None,
         tick_seconds: float = 1.0,
         lease_seconds: float = 15.0,
     ) -> None:
         self.jobs = tuple(jobs)
+        self._seeds = dict(seeds or {job.name: (job.cron, True) for job in self.jobs})
+        self._seeded = False
         self._clock = clock
         self._tick_seconds = tick_seconds
         self._lease_ttl = timedelta(seconds=lease_seconds)
@@ -54,7 +64,8 @@ class Scheduler:
         self.is_leader = False
         self._lease_check_at: datetime | None = None
         self._watching_since: datetime
-        self._next_due: dict[str, datetime] = {}
+        # Job → (cron, next due time): a changed cron is computed afresh.
+        self._next_due: dict[str, tuple[str, datetime]] = {}
         self._running = False
         self._stopping = asyncio.Event()
         self._stopped = asyncio.Event()
@@ -100,35 +111,50 @@ class Scheduler:
                 await asyncio.wait_for(self._stopped.wait(), timeout)
 
     async def tick(self) -> list[Envelope]:
-        """One pass: the lease if it is time to renew it, then every due job. Returns what was
-        staged."""
+        """One pass: the lease if it is time to renew it, then every due job of the schedules as
+        the database holds them now. Returns the runs staged."""
         now = self._clock.now()
+        if not self._seeded:
+            await self._seed(now)
         if self._lease_check_at is None or now >= self._lease_check_at:
             await self._check_lease(now)
         staged: list[Envelope] = []
         if not self.is_leader:
             return staged
+        async with self._sessions() as session:
+            schedules = {
+                name: (row.cron, row.enabled) for name, row in (await load(session)).items()
+            }
         for job in self.jobs:
-            next_due = self._next_due.get(job.name)
-            if next_due is not None and now < next_due:
+            cron, enabled = schedules.get(job.name, (job.cron, False))
+            if not enabled:
                 continue
-            due = latest_fire(job.cron, now)
+            known = self._next_due.get(job.name)
+            if known is not None and known[0] == cron and now < known[1]:
+                continue
+            due = latest_fire(cron, now)
             try:
                 envelope = await self.stage(job, due, now)
             except LeaseLost:
                 log.warning("scheduler %s lost the lease", self.lease.holder)
                 self._set_leader(False)
                 break
-            self._next_due[job.name] = next_fire(job.cron, due)
+            self._next_due[job.name] = (cron, next_fire(cron, due))
             if envelope is not None:
                 staged.append(envelope)
         return staged
 
     async def stage(self, job: Job, due: datetime, now: datetime) -> Envelope | None:
-        """Stage the run of ``job`` for ``due`` unless it exists (or is a missed time of a job
-        never run before). Raises :class:`LeaseLost` if this instance does not hold the lease."""
+        """Stage the run of ``job`` for ``due`` unless it exists, its schedule no longer names
+        that time (changed or disabled since the tick read it), or it is a missed time of a job
+        never run before. Raises :class:`LeaseLost` if this instance does not hold the lease."""
         async with self._sessions() as session, session.begin():
             await self.lease.fence(session, now)
+            row = await current(session, job.name)
+            if row is None or not row.enabled or latest_fire(row.cron, due) != due:
+                return None
+            if due <= row.changed_at:
+                return None
             if due <= self._watching_since:
                 last = await last_scheduled(session, job.name)
                 if last is None or last >= due:
@@ -139,11 +165,32 @@ class Scheduler:
             )
             if envelope is None:
                 return None
-            await add_to_outbox(session, [envelope], self._topology)
+            await bump(session, job.name)
+            announced = await state(session, job)
+            assert announced is not None  # the row was read in this transaction
+            await add_to_outbox(session, [envelope, announcement(announced, now)], self._topology)
         self._on_committed()
         RUNS.labels(job.name, "schedule").inc()
         log.info("scheduled %s for %s as %s", job.name, due.isoformat(), envelope.id)
         return envelope
+
+    async def _seed(self, now: datetime) -> None:
+        """Store the schedules missing from the database, and tell replicas every schedule.
+
+        Every instance announces at its start, so that a replica that missed events (a new
+        gateway database, say) is complete again; announcements carry revisions, so the copies
+        are harmless.
+        """
+        async with self._sessions() as session, session.begin():
+            inserted = await seed(session, self._seeds, now)
+            states = [await state(session, job) for job in self.jobs]
+            await add_to_outbox(
+                session, [announcement(s, now) for s in states if s is not None], self._topology
+            )
+        self._on_committed()
+        if inserted:
+            log.info("schedules seeded from the environment: %s", ", ".join(inserted))
+        self._seeded = True
 
     async def release(self) -> None:
         """Give the lease up if we hold it; a standby then takes over at its next attempt."""

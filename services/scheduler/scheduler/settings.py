@@ -8,7 +8,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from prs_shared.settings import ServiceSettings
-from scheduler.jobs import Job, configured_jobs
+from scheduler.jobs import seeds
 
 
 class SchedulerSettings(ServiceSettings):
@@ -33,13 +33,14 @@ class SchedulerSettings(ServiceSettings):
     disabled_jobs: Annotated[frozenset[str], NoDecode] = Field(
         default=frozenset(),
         validation_alias="PRS_SCHEDULER_DISABLED_JOBS",
-        description="Comma-separated jobs not to schedule, e.g. session_cleanup,task_monitoring.",
+        description="Comma-separated jobs seeded disabled, e.g. system_cleanup,task_monitoring. "
+        "Only seeds: once a schedule is in the database, it is changed there.",
     )
     job_crons: dict[str, str] = Field(
         default_factory=dict,
         validation_alias="PRS_SCHEDULER_JOB_CRONS",
-        description="JSON object of job → cron expression replacing the table's, e.g. "
-        '{"overdue_detection": "0 2 * * *"}.',
+        description="JSON object of job → cron expression seeded instead of the table's, e.g. "
+        '{"overdue_detection": "0 2 * * *"}. Only seeds, like PRS_SCHEDULER_DISABLED_JOBS.',
     )
 
     @field_validator("disabled_jobs", mode="before")
@@ -51,9 +52,9 @@ class SchedulerSettings(ServiceSettings):
 
     @model_validator(mode="after")
     def _known_jobs(self) -> SchedulerSettings:
-        self.jobs()
+        self.seeds()
         return self
 
-    def jobs(self) -> tuple[Job, ...]:
-        """The schedule with this configuration applied."""
-        return configured_jobs(self.disabled_jobs, self.job_crons)
+    def seeds(self) -> dict[str, tuple[str, bool]]:
+        """Job → (cron, enabled) for schedules not in the database yet."""
+        return seeds(self.disabled_jobs, self.job_crons)

@@ -28,8 +28,8 @@ def due_times(job: str, after: datetime, until: datetime) -> Iterator[datetime]:
         "commission_calculation": lambda t: t.hour % 6 == 0 and t.minute == 0,
         "audit_report_generation": lambda t: t.weekday() == 6 and t.hour == 0 and t.minute == 0,
         "overdue_detection": lambda t: t.hour == 1 and t.minute == 0,
-        "session_cleanup": lambda t: t.minute == 0,
-        "system_health_check": lambda t: t.minute % 5 == 0,
+        "system_cleanup": lambda t: t.minute == 0,
+        "health_monitoring": lambda t: t.minute % 5 == 0,
         "task_monitoring": lambda t: t.minute % 10 == 0,
         "failed_task_cleanup": lambda t: t.minute == 0,
     }
@@ -133,9 +133,9 @@ async def test_a_scheduler_that_was_down_runs_each_missed_job_once_for_its_lates
         caught_up = {
             ("deal_verification_reminders", "2026-03-03T00:00:00+00:00"),
             ("commission_calculation", "2026-03-03T12:00:00+00:00"),
-            ("session_cleanup", "2026-03-03T13:00:00+00:00"),
+            ("system_cleanup", "2026-03-03T13:00:00+00:00"),
             ("failed_task_cleanup", "2026-03-03T13:00:00+00:00"),
-            ("system_health_check", "2026-03-03T13:05:00+00:00"),
+            ("health_monitoring", "2026-03-03T13:05:00+00:00"),
             ("task_monitoring", "2026-03-03T13:00:00+00:00"),
         }
         caught_up_keys = {(job, datetime.fromisoformat(t)) for job, t in caught_up}

@@ -11,7 +11,7 @@ from prs_shared.messaging import catalog
 from prs_shared.messaging.deals import GenerateAuditReport
 from prs_shared.messaging.envelope import Envelope, Priority
 from prs_shared.messaging.schedule import ScheduleTick
-from scheduler.jobs import JOBS, configured_jobs, envelope_for
+from scheduler.jobs import JOBS, envelope_for, seeds
 from scheduler.settings import SchedulerSettings
 
 AT = datetime(2026, 3, 1, tzinfo=UTC)
@@ -25,8 +25,8 @@ def test_the_table_is_the_seeds_beat_schedule_in_utc_cron() -> None:
         "commission_calculation": ("0 */6 * * *", "process.commission_calculation.run"),
         "audit_report_generation": ("0 0 * * 0", "report.audit.generate"),
         "overdue_detection": ("0 1 * * *", "process.overdue_detection.run"),
-        "session_cleanup": ("0 * * * *", "schedule.session_cleanup"),
-        "system_health_check": ("*/5 * * * *", "schedule.system_health_check"),
+        "system_cleanup": ("0 * * * *", "schedule.session_cleanup"),
+        "health_monitoring": ("*/5 * * * *", "schedule.system_health_check"),
         "task_monitoring": ("*/10 * * * *", "schedule.task_monitoring"),
         "failed_task_cleanup": ("0 * * * *", "schedule.failed_task_cleanup"),
     }
@@ -51,11 +51,12 @@ def test_the_weekly_audit_report_covers_seven_days_comprehensively() -> None:
 
 
 def test_a_housekeeping_run_is_a_timed_event_naming_its_job_and_time() -> None:
-    envelope = envelope_for(BY_NAME["system_health_check"], AT, now=NOW)
+    envelope = envelope_for(BY_NAME["health_monitoring"], AT, now=NOW)
     assert catalog.lookup(envelope.type).kind == "event"
+    assert envelope.type == "schedule.system_health_check"
     assert envelope.task_id is None
     assert ScheduleTick.model_validate(envelope.payload) == ScheduleTick(
-        job="system_health_check", scheduled_for=AT
+        job="health_monitoring", scheduled_for=AT
     )
 
 
@@ -75,33 +76,39 @@ def test_a_manual_run_continues_the_journey_of_the_request() -> None:
     assert envelope.causation_id == request.id
 
 
-def test_jobs_can_be_switched_off_and_rescheduled() -> None:
-    jobs = configured_jobs({"task_monitoring"}, {"overdue_detection": "30 2 * * *"})
-    names = [job.name for job in jobs]
-    assert "task_monitoring" not in names
-    assert len(names) == len(JOBS) - 1
-    assert {job.name: job.cron for job in jobs}["overdue_detection"] == "30 2 * * *"
+def test_jobs_can_be_seeded_switched_off_and_rescheduled() -> None:
+    seeded = seeds({"task_monitoring"}, {"overdue_detection": "30 2 * * *"})
+    assert set(seeded) == set(BY_NAME)
+    assert seeded["task_monitoring"] == ("*/10 * * * *", False)
+    assert seeded["overdue_detection"] == ("30 2 * * *", True)
+    assert seeded["commission_calculation"] == ("0 */6 * * *", True)
+
+
+def test_the_earlier_names_of_renamed_jobs_are_still_understood() -> None:
+    seeded = seeds({"session_cleanup"}, {"system_health_check": "*/15 * * * *"})
+    assert seeded["system_cleanup"] == ("0 * * * *", False)
+    assert seeded["health_monitoring"] == ("*/15 * * * *", True)
 
 
 def test_settings_read_disabled_jobs_and_cron_overrides_from_the_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("PRS_SCHEDULER_DISABLED_JOBS", "session_cleanup, task_monitoring")
+    monkeypatch.setenv("PRS_SCHEDULER_DISABLED_JOBS", "system_cleanup, task_monitoring")
     monkeypatch.setenv("PRS_SCHEDULER_JOB_CRONS", '{"commission_calculation": "0 */3 * * *"}')
     monkeypatch.setenv("PRS_SCHEDULER_TICK_SECONDS", "0.5")
     monkeypatch.setenv("PRS_SCHEDULER_LEASE_SECONDS", "30")
     settings = SchedulerSettings()
-    assert settings.disabled_jobs == {"session_cleanup", "task_monitoring"}
+    assert settings.disabled_jobs == {"system_cleanup", "task_monitoring"}
     assert (settings.tick_seconds, settings.lease_seconds) == (0.5, 30)
-    crons = {job.name: job.cron for job in settings.jobs()}
-    assert crons["commission_calculation"] == "0 */3 * * *"
-    assert "session_cleanup" not in crons
+    seeded = settings.seeds()
+    assert seeded["commission_calculation"] == ("0 */3 * * *", True)
+    assert seeded["system_cleanup"] == ("0 * * * *", False)
 
 
 @pytest.mark.parametrize(
     ("variable", "value"),
     [
-        ("PRS_SCHEDULER_DISABLED_JOBS", "session_cleanup,no_such_job"),
+        ("PRS_SCHEDULER_DISABLED_JOBS", "system_cleanup,no_such_job"),
         ("PRS_SCHEDULER_JOB_CRONS", '{"no_such_job": "0 * * * *"}'),
         ("PRS_SCHEDULER_JOB_CRONS", '{"overdue_detection": "every day"}'),
     ],

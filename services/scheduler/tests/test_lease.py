@@ -114,11 +114,12 @@ async def test_the_leader_stages_a_due_time_once_whoever_asks_again(
 ) -> None:
     a = instance(sessions, clock, "a")
     await a.tick()
-    job = next(j for j in JOBS if j.name == "system_health_check")
+    job = next(j for j in JOBS if j.name == "health_monitoring")
     due = clock.now() + timedelta(minutes=2, seconds=30)  # 23:55, after it started watching
+    before = await count(sessions, outbox)  # the schedules announced at start
     assert await a.stage(job, due, clock.now()) is not None
     assert await a.stage(job, due, clock.now()) is None
-    assert await count(sessions, outbox) == 1
+    assert await count(sessions, outbox) == before + 2, "the run's message and its announcement"
 
 
 async def test_a_stopping_leader_hands_over_before_its_lease_would_expire(

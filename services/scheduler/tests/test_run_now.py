@@ -72,9 +72,9 @@ async def test_an_unknown_job_is_dead_lettered_at_once(
     kit: Any,
 ) -> None:
     async with run_scheduler(
-        database_url, clock, disabled_jobs=frozenset({"session_cleanup"})
+        database_url, clock, disabled_jobs=frozenset({"system_cleanup"})
     ) as host:
-        await publisher.publish(run_now("session_cleanup"))
+        await publisher.publish(run_now("system_cleanup"))
         dlq = topology.dlq(topology.queue("system"))
 
         async def dead_lettered() -> bool:

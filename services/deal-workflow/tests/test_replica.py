@@ -10,6 +10,7 @@ from deal_workflow.adapters.audit_log import verify_audit_log
 from deal_workflow.models import AttachmentVerdict, AuditEntry, Deal, Organization, Payment, User
 from deal_workflow.testing import Harness, deal, organization, payment, user
 from prs_shared.messaging import prs_events as prs
+from prs_shared.messaging.deals import PROCESS_DEAL_WORKFLOW
 from prs_shared.messaging.files import FILE_PROCESSED, FILE_REJECTED, FileProcessed, FileRejected
 
 
@@ -72,6 +73,47 @@ async def test_a_payment_is_recorded_once_however_often_it_arrives(harness: Harn
     assert again.result["applied"] is False
     async with harness.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(Payment)) == 1
+
+
+async def test_a_new_payment_queues_its_deals_payment_status_update_once(
+    harness: Harness,
+) -> None:
+    await harness.given((prs.DEAL_CREATED, deal("deal-1")))
+    first = await harness.handle(prs.PAYMENT_RECORDED, payment("p-1", amount="10.00"))
+    again = await harness.handle(prs.PAYMENT_RECORDED, payment("p-1", amount="10.00"))
+    other = await harness.handle(prs.PAYMENT_RECORDED, payment("p-2", amount="5.00"))
+    [command] = first.events
+    assert command.type == PROCESS_DEAL_WORKFLOW.type
+    assert command.payload == {
+        "deal_id": "deal-1",
+        "workflow_action": "update_payment_status",
+        "user_id": None,
+    }
+    assert command.organization_id == "org-1"
+    assert first.result is not None
+    assert first.result["payment_status_update"] == str(command.task_id)
+    assert again.events == []
+    # Another payment is another task; the same payment would have had the same ids.
+    [following] = other.events
+    assert (following.id, following.task_id) != (command.id, command.task_id)
+
+
+async def test_a_payment_on_a_rejected_deal_queues_nothing(harness: Harness) -> None:
+    await harness.given((prs.DEAL_CREATED, deal("deal-1")))
+    async with harness.sessions() as session, session.begin():
+        stored = await session.get(Deal, "deal-1")
+        assert stored is not None
+        stored.state = "rejected"
+    handled = await harness.handle(prs.PAYMENT_RECORDED, payment("p-1"))
+    assert handled.events == []
+    assert handled.result is not None
+    assert handled.result["payment_status_update"] == "none: the deal is rejected"
+
+
+async def test_a_payment_before_its_deal_queues_the_update_all_the_same(harness: Harness) -> None:
+    handled = await harness.handle(prs.PAYMENT_RECORDED, payment("p-1", deal_id="deal-9"))
+    [command] = handled.events
+    assert command.payload["deal_id"] == "deal-9"
 
 
 async def test_attachment_verdicts_are_kept_and_profile_pictures_ignored(harness: Harness) -> None:

@@ -7,17 +7,23 @@ permission changes among them are what the audit report looks for).
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from deal_workflow.dependencies import Dependencies
 from deal_workflow.domain.money import as_stored
-from deal_workflow.domain.states import DealState
+from deal_workflow.domain.states import DealState, allowed_actions
 from deal_workflow.models import AttachmentVerdict, Deal, Organization, Payment, User
 from deal_workflow.service_layer.unit import Unit
 from prs_shared.messaging import prs_events as prs
-from prs_shared.messaging.deals import PaymentStatus
+from prs_shared.messaging.deals import (
+    PROCESS_DEAL_WORKFLOW,
+    PaymentStatus,
+    ProcessDealWorkflow,
+    WorkflowAction,
+)
 from prs_shared.messaging.files import FileProcessed, FileRejected
 from prs_shared.messaging.handlers import HandlerContext
 from prs_shared.tenancy import may_act_on
@@ -206,8 +212,18 @@ async def on_deal(event: prs.Deal, ctx: HandlerContext, deps: Dependencies) -> d
     return _applied("deal", row.deal_id, row.version)
 
 
+PAYMENT_TASKS = uuid.uuid5(uuid.NAMESPACE_URL, "urn:prs:deal-workflow:payment-status")
+"""Task and message ids of the payment-status update a payment causes derive from the payment."""
+
+
 async def on_payment(event: prs.Payment, ctx: HandlerContext, deps: Dependencies) -> dict[str, Any]:
-    """Payments are facts: recorded once by id, never changed."""
+    """Payments are facts: recorded once by id, never changed.
+
+    A new payment queues ``update_payment_status`` for its deal, through the outbox in this
+    transaction: the deal's payment status (and so ``payment_received``) follows the payment
+    without anyone asking. Once per payment: a redelivered event meets the inbox, the same
+    payment again is ``known`` here, and the command's ids derive from the payment id.
+    """
     u = Unit.of(ctx, deps)
     if await u.repo.payment(event.payment_id) is not None:
         return {"applied": False, "entity": "payment", "id": event.payment_id, "reason": "known"}
@@ -239,7 +255,28 @@ async def on_payment(event: prs.Payment, ctx: HandlerContext, deps: Dependencies
         },
         f"payment recorded in PRS for deal {event.deal_id}",
     )
-    return _applied("payment", event.payment_id)
+    return {**_applied("payment", event.payment_id), **await _follow_payment(u, ctx, event)}
+
+
+async def _follow_payment(u: Unit, ctx: HandlerContext, event: prs.Payment) -> dict[str, Any]:
+    """Queue the deal's payment-status update, unless its deal's state has none to make.
+
+    A deal not replicated yet gets the command all the same: an unknown deal is retried
+    (``Unit.locked_deal``), since PRS's deal and payment events travel separately.
+    """
+    action = WorkflowAction.UPDATE_PAYMENT_STATUS
+    deal = await u.repo.deal(event.deal_id)
+    if deal is not None and action not in allowed_actions(DealState(deal.state)):
+        return {"payment_status_update": f"none: the deal is {deal.state}"}
+    task_id = uuid.uuid5(PAYMENT_TASKS, event.payment_id)
+    ctx.caused(
+        PROCESS_DEAL_WORKFLOW.type,
+        ProcessDealWorkflow(deal_id=event.deal_id, workflow_action=action),
+        id=uuid.uuid5(task_id, "command"),
+        task_id=task_id,
+        organization_id=event.organization_id,
+    )
+    return {"payment_status_update": str(task_id)}
 
 
 async def _foreign_deal(u: Unit, deal_id: str | None) -> bool:

@@ -1,33 +1,47 @@
-"""The diagnostic task every service answers."""
+"""What every service handles: the diagnostic task, cancellations, the inbox's housekeeping."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
 
+from pydantic import AwareDatetime, BaseModel, ConfigDict
 from sqlalchemy import delete
 
 from prs_shared.db.tables import inbox
 from prs_shared.messaging.envelope import utcnow
-from prs_shared.messaging.handlers import HandlerContext, HandlerRegistry
+from prs_shared.messaging.handlers import Handler, HandlerContext
 from prs_shared.messaging.inbox import mark_cancelled
 from prs_shared.messaging.messages import CANCEL_TASK, PING, CancelTask, Ping
 from prs_shared.messaging.schedule import SESSION_CLEANUP, ScheduleTick
 
 
-async def handle_ping(payload: Ping, ctx: HandlerContext) -> dict[str, Any]:
+class Pong(BaseModel):
+    """The answer to a ping: who handled it, and where it came from."""
+
+    model_config = ConfigDict(frozen=True)
+
+    service: str
+    worker: str
+    queue: str
+    attempt: int
+    answered_at: AwareDatetime
+    note: str | None
+
+
+async def handle_ping(payload: Ping, ctx: HandlerContext, deps: None) -> Pong:
     """Answer with who handled the ping and where it came from."""
-    return {
-        "service": ctx.service,
-        "worker": ctx.worker,
-        "queue": ctx.queue,
-        "attempt": ctx.attempt,
-        "answered_at": utcnow().isoformat(),
-        "note": payload.note,
-    }
+    return Pong(
+        service=ctx.service,
+        worker=ctx.worker,
+        queue=ctx.queue,
+        attempt=ctx.attempt,
+        answered_at=utcnow(),
+        note=payload.note,
+    )
 
 
-async def handle_cancel(payload: CancelTask, ctx: HandlerContext) -> None:
+async def handle_cancel(payload: CancelTask, ctx: HandlerContext, deps: None) -> None:
     """Record the command's id in the inbox as dealt with, so that it is skipped on arrival.
 
     A command that already ran has its own inbox row: then it is too late, and nothing changes.
@@ -40,17 +54,19 @@ INBOX_RETENTION = timedelta(days=7)
 RabbitMQ redelivers within minutes; a week covers replays of dead letters too."""
 
 
-async def handle_session_cleanup(payload: ScheduleTick, ctx: HandlerContext) -> dict[str, Any]:
+async def handle_session_cleanup(
+    payload: ScheduleTick, ctx: HandlerContext, deps: None
+) -> dict[str, Any]:
     """The scheduler's hourly housekeeping tick: forget processed message ids past retention."""
     cutoff = payload.scheduled_for - INBOX_RETENTION
     result = await ctx.session.execute(delete(inbox).where(inbox.c.processed_at < cutoff))
     return {"inbox_rows_removed": int(result.rowcount or 0)}  # type: ignore[attr-defined]
 
 
-def base_registry() -> HandlerRegistry:
-    """A registry with the handlers every service has."""
-    registry = HandlerRegistry()
-    registry.register(PING.type, handle_ping)
-    registry.register(CANCEL_TASK.type, handle_cancel)
-    registry.register(SESSION_CLEANUP.type, handle_session_cleanup)
-    return registry
+def base_handlers() -> list[Handler[Any, Any]]:
+    """The handlers every service has; the head of each service's handler list."""
+    return [
+        Handler(PING, handle_ping, None),
+        Handler(CANCEL_TASK, handle_cancel, None),
+        Handler(SESSION_CLEANUP, handle_session_cleanup, None),
+    ]

@@ -7,7 +7,6 @@ settings here and nowhere else.
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,11 +23,11 @@ from file_processor.scanning import BuiltinScanner, ClamdScanner, Scanner
 from file_processor.settings import FileProcessorSettings
 from prs_shared.db.engine import create_engine, is_sqlite, session_factory
 from prs_shared.db.migrations import upgrade
-from prs_shared.diagnostics import base_registry
+from prs_shared.diagnostics import base_handlers
 from prs_shared.messaging import prs_events
 from prs_shared.messaging.envelope import utcnow
 from prs_shared.messaging.files import PROCESS_FILE
-from prs_shared.messaging.handlers import HandlerRegistry
+from prs_shared.messaging.handlers import Handler, HandlerRegistry
 from prs_shared.messaging.outbox import OutboxRelay
 from prs_shared.messaging.topology import Topology
 from prs_shared.service import ServiceHost
@@ -91,16 +90,20 @@ def build_components(
 
 
 def handlers(components: Components) -> HandlerRegistry:
-    registry = base_registry()
+    """Every message the service handles, and the function that handles it."""
     deps = FileDeps(components.pipeline, components.rejections, components.clock)
-    registry.register(PROCESS_FILE.type, functools.partial(handle_process_file, deps=deps))
-    # Whose users and deals are whose: registering the events binds the service's events queue.
     clock = components.clock
-    for spec in (prs_events.USER_CREATED, prs_events.USER_CHANGED):
-        registry.register(spec.type, functools.partial(owners.on_user, clock=clock))
-    for spec in (prs_events.DEAL_CREATED, prs_events.DEAL_CHANGED):
-        registry.register(spec.type, functools.partial(owners.on_deal, clock=clock))
-    return registry
+    return HandlerRegistry(
+        [
+            *base_handlers(),
+            Handler(PROCESS_FILE, handle_process_file, deps),
+            # Whose users and deals are whose: handling the events binds the events queue to them.
+            Handler(prs_events.USER_CREATED, owners.on_user, clock),
+            Handler(prs_events.USER_CHANGED, owners.on_user, clock),
+            Handler(prs_events.DEAL_CREATED, owners.on_deal, clock),
+            Handler(prs_events.DEAL_CHANGED, owners.on_deal, clock),
+        ]
+    )
 
 
 class FileProcessorHost(ServiceHost):

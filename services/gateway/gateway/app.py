@@ -31,7 +31,8 @@ from gateway.registry import registry_subscription
 from gateway.settings import GatewaySettings
 from gateway.state import GatewayState, KeyCache
 from prs_shared.dev_key import write_dev_key
-from prs_shared.diagnostics import base_registry
+from prs_shared.diagnostics import base_handlers
+from prs_shared.messaging.handlers import HandlerRegistry
 from prs_shared.messaging.subscription import Subscription
 from prs_shared.service import ServiceHost
 from prs_shared.storage import LocalFileStore
@@ -52,7 +53,7 @@ def gateway_subscriptions(host: ServiceHost) -> list[Subscription]:
 def build_host(settings: GatewaySettings) -> ServiceHost:
     return ServiceHost(
         settings,
-        handlers=base_registry(),
+        handlers=HandlerRegistry(base_handlers()),
         command_queues=COMMAND_QUEUES,
         migrations=MIGRATIONS,
         subscriptions=gateway_subscriptions,

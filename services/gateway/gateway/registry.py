@@ -10,27 +10,30 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.models import Report, SentNotification, ServiceHeartbeat, Task
-from prs_shared.messaging.deals import AuditReportGenerated
-from prs_shared.messaging.delivery import Delivery
-from prs_shared.messaging.envelope import Envelope, Priority
+from prs_shared.messaging.deals import AUDIT_REPORT_GENERATED, AuditReportGenerated
+from prs_shared.messaging.envelope import Priority
+from prs_shared.messaging.handlers import BatchHandler, BatchHandlerRegistry, Item
 from prs_shared.messaging.messages import (
+    HEARTBEAT,
+    LIFECYCLE_EVENTS,
     Heartbeat,
     TaskLifecycle,
     TaskStatus,
 )
 from prs_shared.messaging.notifications import (
+    NOTIFICATION_FAILED,
     NOTIFICATION_SENT,
     NotificationOutcome,
 )
 from prs_shared.messaging.registry_feed import REGISTRY_TYPES
-from prs_shared.messaging.subscription import Result, Scope, Subscription
+from prs_shared.messaging.subscription import Subscription, fold
 from prs_shared.messaging.topology import Topology, declare_work_queue
 
 _PHASE = {
@@ -88,63 +91,18 @@ def advance(task: dict[str, Any] | None, event: TaskLifecycle) -> dict[str, Any]
     return changes
 
 
-async def fold(deliveries: Sequence[Delivery], scope: Scope) -> list[Result]:
-    """Fold a batch of lifecycle events, heartbeats, reports and notification outcomes into the
-    registry, in the batch's one transaction."""
-    session = scope.session
-    lifecycle: list[tuple[Envelope, TaskLifecycle]] = []
-    beats: dict[str, tuple[Heartbeat, datetime]] = {}
-    for delivery in deliveries:
-        envelope = delivery.envelope
-        assert envelope is not None  # an envelope subscription
-        match delivery.payload:
-            case TaskLifecycle() as event:
-                lifecycle.append((envelope, event))
-            case Heartbeat() as beat:
-                beats[beat.worker] = (beat, envelope.occurred_at)
-            case AuditReportGenerated() as report:
-                await _record_report(report, envelope, session)
-            case NotificationOutcome() as outcome:
-                await _record_notification(outcome, envelope, session)
-    if lifecycle:
-        await _apply_lifecycle(lifecycle, session)
-    if beats:
-        await _apply_heartbeats(beats, session)
-    return [None] * len(deliveries)
-
-
-def registry_subscription(topology: Topology, queue: str) -> Subscription:
-    """The registry's own events queue: large batches, no inbox (the fold is idempotent)."""
-    return Subscription(
-        queue=queue,
-        declare=functools.partial(
-            declare_work_queue,
-            topology=topology,
-            queue_name=queue,
-            routing_keys=list(REGISTRY_TYPES),
-            exchange=topology.events_exchange,
-        ),
-        work=fold,
-        accepts=frozenset(REGISTRY_TYPES),
-        batch_size=500,
-        batch_wait=0.02,
-        concurrency=2,
-        inbox=False,
-        announce=False,
-        prefetch=1000,
-    )
-
-
-async def _apply_lifecycle(
-    events: list[tuple[Envelope, TaskLifecycle]], session: AsyncSession
+async def apply_lifecycle(
+    items: Sequence[Item[TaskLifecycle]], session: AsyncSession, deps: None
 ) -> None:
-    ids = sorted({str(e.task_id) for _, e in events})
+    """A batch's lifecycle events into the task rows, in one statement per batch."""
+    ids = sorted({str(i.payload.task_id) for i in items})
     stmt = select(Task).where(Task.task_id.in_(ids))
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         # Two gateway processes may fold events of the same task; lock rows in id order.
         stmt = stmt.order_by(Task.task_id).with_for_update()
     existing = {t.task_id: t for t in (await session.execute(stmt)).scalars()}
-    for envelope, event in sorted(events, key=lambda pair: pair[1].at):
+    for item in sorted(items, key=lambda i: i.payload.at):
+        envelope, event = item.envelope, item.payload
         key = str(event.task_id)
         task = existing.get(key)
         changes = advance(_as_dict(task) if task else None, event)
@@ -164,50 +122,59 @@ async def _apply_lifecycle(
                 setattr(task, field, value)
 
 
-async def _record_report(
-    report: AuditReportGenerated, envelope: Envelope, session: AsyncSession
+async def record_reports(
+    items: Sequence[Item[AuditReportGenerated]], session: AsyncSession, deps: None
 ) -> None:
-    if await session.get(Report, report.report_id) is not None:
-        return
-    session.add(
-        Report(
-            report_id=report.report_id,
-            organization_id=report.organization_id,
-            report_type=report.report_type,
-            days=report.days,
-            files=report.files,
-            requested_by=report.requested_by,
-            generated_at=envelope.occurred_at,
+    for item in items:
+        report = item.payload
+        if await session.get(Report, report.report_id) is not None:
+            continue
+        session.add(
+            Report(
+                report_id=report.report_id,
+                organization_id=report.organization_id,
+                report_type=report.report_type,
+                days=report.days,
+                files=report.files,
+                requested_by=report.requested_by,
+                generated_at=item.envelope.occurred_at,
+            )
         )
-    )
 
 
-async def _record_notification(
-    outcome: NotificationOutcome, envelope: Envelope, session: AsyncSession
+NotificationStatus = Literal["sent", "failed"]
+
+
+async def record_notifications(
+    items: Sequence[Item[NotificationOutcome]], session: AsyncSession, status: NotificationStatus
 ) -> None:
-    if await session.get(SentNotification, str(envelope.id)) is not None:
-        return
-    session.add(
-        SentNotification(
-            event_id=str(envelope.id),
-            organization_id=envelope.organization_id,
-            notification_type=outcome.notification_type.value,
-            recipients=outcome.recipients,
-            status="sent" if envelope.type == NOTIFICATION_SENT.type else "failed",
-            message_id=outcome.message_id,
-            error=outcome.error,
-            at=envelope.occurred_at,
+    for item in items:
+        envelope, outcome = item.envelope, item.payload
+        if await session.get(SentNotification, str(envelope.id)) is not None:
+            continue
+        session.add(
+            SentNotification(
+                event_id=str(envelope.id),
+                organization_id=envelope.organization_id,
+                notification_type=outcome.notification_type.value,
+                recipients=outcome.recipients,
+                status=status,
+                message_id=outcome.message_id,
+                error=outcome.error,
+                at=envelope.occurred_at,
+            )
         )
-    )
 
 
 def _as_dict(task: Task) -> dict[str, Any]:
     return {"status": task.status, "attempts": task.attempts, "started_at": task.started_at}
 
 
-async def _apply_heartbeats(
-    beats: dict[str, tuple[Heartbeat, datetime]], session: AsyncSession
+async def apply_heartbeats(
+    items: Sequence[Item[Heartbeat]], session: AsyncSession, deps: None
 ) -> None:
+    """The last heartbeat of each worker in the batch."""
+    beats = {i.payload.worker: (i.payload, i.envelope.occurred_at) for i in items}
     existing = {
         h.worker: h
         for h in (
@@ -227,3 +194,37 @@ async def _apply_heartbeats(
         row.in_flight = beat.in_flight
         row.processed = beat.processed
         row.queues = beat.queues
+
+
+REGISTRY_HANDLERS = BatchHandlerRegistry(
+    [
+        BatchHandler(LIFECYCLE_EVENTS, apply_lifecycle, None),
+        BatchHandler((HEARTBEAT,), apply_heartbeats, None),
+        BatchHandler((AUDIT_REPORT_GENERATED,), record_reports, None),
+        BatchHandler((NOTIFICATION_SENT,), record_notifications, "sent"),
+        BatchHandler((NOTIFICATION_FAILED,), record_notifications, "failed"),
+    ]
+)
+"""What the registry folds, and how; its queue is bound to the same types (``REGISTRY_TYPES``)."""
+
+
+def registry_subscription(topology: Topology, queue: str) -> Subscription:
+    """The registry's own events queue: large batches, no inbox (the fold is idempotent)."""
+    return Subscription(
+        queue=queue,
+        declare=functools.partial(
+            declare_work_queue,
+            topology=topology,
+            queue_name=queue,
+            routing_keys=list(REGISTRY_TYPES),
+            exchange=topology.events_exchange,
+        ),
+        work=fold(REGISTRY_HANDLERS),
+        accepts=frozenset(REGISTRY_HANDLERS.types()),
+        batch_size=500,
+        batch_wait=0.02,
+        concurrency=2,
+        inbox=False,
+        announce=False,
+        prefetch=1000,
+    )

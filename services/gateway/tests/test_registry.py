@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from gateway.registry import advance
+from gateway.registry import REGISTRY_HANDLERS, advance
 from prs_shared.messaging.messages import TaskLifecycle, TaskStatus
+from prs_shared.messaging.registry_feed import REGISTRY_TYPES
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 TASK = uuid.uuid4()
@@ -77,3 +78,7 @@ def test_a_final_status_records_result_error_and_finish_time() -> None:
     assert task["finished_at"] == T0 + timedelta(seconds=2)
     assert task["started_at"] == T0
     assert task["attempts"] == 1
+
+
+def test_the_registry_folds_every_type_its_queue_is_bound_to_and_no_other() -> None:
+    assert sorted(REGISTRY_HANDLERS.types()) == sorted(REGISTRY_TYPES)

@@ -7,7 +7,6 @@ built from settings here and nowhere else.
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,10 +25,10 @@ from notifier.settings import NotifierSettings
 from notifier.webhook_dispatcher import WebhookDispatcher, WebhookSender
 from prs_shared.db.engine import create_engine, is_sqlite, session_factory
 from prs_shared.db.migrations import upgrade
-from prs_shared.diagnostics import base_registry
+from prs_shared.diagnostics import base_handlers
 from prs_shared.messaging import deals, prs_events
 from prs_shared.messaging.envelope import utcnow
-from prs_shared.messaging.handlers import HandlerRegistry
+from prs_shared.messaging.handlers import Handler, HandlerRegistry
 from prs_shared.messaging.notifications import SEND_NOTIFICATION
 from prs_shared.messaging.outbox import OutboxRelay
 from prs_shared.messaging.topology import Topology
@@ -100,35 +99,34 @@ def build_components(
 
 
 def handlers(components: Components) -> HandlerRegistry:
+    """Every message the service handles, and the function that handles it."""
     c = components
-    registry = base_registry()
     mail = notifications.MailDeps(
         renderer=c.renderer, mailer=c.mailer, ledger=c.ledger, settings=c.settings, clock=c.clock
     )
-    registry.register(
-        SEND_NOTIFICATION.type,
-        functools.partial(notifications.handle_send_notification, deps=mail),
+    hooks = webhooks.WebhookDeps(policy=c.policy, clock=c.clock)
+    return HandlerRegistry(
+        [
+            *base_handlers(),
+            # Commands
+            Handler(SEND_NOTIFICATION, notifications.handle_send_notification, mail),
+            Handler(REGISTER_WEBHOOK, webhooks.handle_register_webhook, hooks),
+            # The directory of users and organizations
+            Handler(prs_events.USER_CREATED, directory.on_user, c.clock),
+            Handler(prs_events.USER_CHANGED, directory.on_user, c.clock),
+            Handler(prs_events.ORGANIZATION_CREATED, directory.on_organization, c.clock),
+            Handler(prs_events.ORGANIZATION_CHANGED, directory.on_organization, c.clock),
+            # Deal outcomes that someone is told about
+            Handler(deals.DEAL_VERIFIED, deal_events.on_deal_verified, c.clock),
+            Handler(deals.DEAL_REJECTED, deal_events.on_deal_rejected, c.clock),
+            Handler(deals.PAYMENT_STATUS_CHANGED, deal_events.on_payment_status_changed, c.clock),
+            Handler(deals.DEAL_OVERDUE, deal_events.on_deal_overdue, c.clock),
+            Handler(
+                deals.VERIFICATION_REMINDER_DUE, deal_events.on_verification_reminder_due, c.clock
+            ),
+            Handler(deals.AUDIT_REPORT_GENERATED, deal_events.on_audit_report_generated, c.clock),
+        ]
     )
-    registry.register(
-        REGISTER_WEBHOOK.type,
-        functools.partial(webhooks.handle_register_webhook, policy=c.policy, clock=c.clock),
-    )
-    on_user = functools.partial(directory.on_user, clock=c.clock)
-    on_org = functools.partial(directory.on_organization, clock=c.clock)
-    registry.register(prs_events.USER_CREATED.type, on_user)
-    registry.register(prs_events.USER_CHANGED.type, on_user)
-    registry.register(prs_events.ORGANIZATION_CREATED.type, on_org)
-    registry.register(prs_events.ORGANIZATION_CHANGED.type, on_org)
-    for spec, handler in (
-        (deals.DEAL_VERIFIED, deal_events.on_deal_verified),
-        (deals.DEAL_REJECTED, deal_events.on_deal_rejected),
-        (deals.PAYMENT_STATUS_CHANGED, deal_events.on_payment_status_changed),
-        (deals.DEAL_OVERDUE, deal_events.on_deal_overdue),
-        (deals.VERIFICATION_REMINDER_DUE, deal_events.on_verification_reminder_due),
-        (deals.AUDIT_REPORT_GENERATED, deal_events.on_audit_report_generated),
-    ):
-        registry.register(spec.type, functools.partial(handler, clock=c.clock))
-    return registry
 
 
 class NotifierHost(ServiceHost):

@@ -5,16 +5,15 @@ Tests pass their own clock to :func:`bootstrap`; everything else is built from s
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from pathlib import Path
 
-from prs_shared.diagnostics import base_registry
-from prs_shared.messaging.handlers import HandlerRegistry
+from prs_shared.diagnostics import base_handlers
+from prs_shared.messaging.handlers import Handler, HandlerRegistry
 from prs_shared.messaging.schedule import RUN_JOB_NOW, UPDATE_SCHEDULE
 from prs_shared.service import ServiceHost
 from scheduler.clock import Clock, SystemClock
-from scheduler.handlers import handle_run_now, handle_update
+from scheduler.handlers import ScheduleDeps, handle_run_now, handle_update
 from scheduler.jobs import JOBS, Job
 from scheduler.scheduling import Scheduler
 from scheduler.settings import SchedulerSettings
@@ -24,15 +23,15 @@ COMMAND_QUEUES = ("system",)
 
 
 def handlers(jobs: Sequence[Job], clock: Clock) -> HandlerRegistry:
-    registry = base_registry()
-    by_name = {job.name: job for job in jobs}
-    registry.register(
-        RUN_JOB_NOW.type, functools.partial(handle_run_now, jobs=by_name, clock=clock)
+    """Every message the service handles, and the function that handles it."""
+    deps = ScheduleDeps(jobs={job.name: job for job in jobs}, clock=clock)
+    return HandlerRegistry(
+        [
+            *base_handlers(),
+            Handler(RUN_JOB_NOW, handle_run_now, deps),
+            Handler(UPDATE_SCHEDULE, handle_update, deps),
+        ]
     )
-    registry.register(
-        UPDATE_SCHEDULE.type, functools.partial(handle_update, jobs=by_name, clock=clock)
-    )
-    return registry
 
 
 class SchedulerHost(ServiceHost):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from prs_shared.messaging.errors import PermanentError
@@ -14,6 +15,15 @@ from scheduler.metrics import RUNS
 from scheduler.models import Schedule
 from scheduler.runs import record_run
 from scheduler.schedules import InvalidChange, announcement, audit, bump, change, current, state
+
+
+@dataclass(frozen=True)
+class ScheduleDeps:
+    """What the scheduler's command handlers need besides their message."""
+
+    jobs: Mapping[str, Job]
+    """The schedule, by job name."""
+    clock: Clock
 
 
 async def _schedule_of(
@@ -35,7 +45,7 @@ async def _schedule_of(
 
 
 async def handle_run_now(
-    payload: RunJobNow, ctx: HandlerContext, *, jobs: Mapping[str, Job], clock: Clock
+    payload: RunJobNow, ctx: HandlerContext, deps: ScheduleDeps
 ) -> dict[str, Any]:
     """Run a job now, through the same run table and outbox as its schedule.
 
@@ -43,10 +53,10 @@ async def handle_run_now(
     Any instance may serve this; it needs no lease, because it is not a scheduled time. A disabled
     schedule is refused: disabling a process stops it, whoever asks.
     """
-    job, row = await _schedule_of(payload.job, ctx, jobs)
+    job, row = await _schedule_of(payload.job, ctx, deps.jobs)
     if not row.enabled:
         raise PermanentError(f"job {job.name!r} is disabled; enable it first")
-    now = clock.now()
+    now = deps.clock.now()
     scheduled_for = now.replace(microsecond=0)
     envelope = await record_run(
         ctx.session,
@@ -83,15 +93,15 @@ async def handle_run_now(
 
 
 async def handle_update(
-    payload: UpdateSchedule, ctx: HandlerContext, *, jobs: Mapping[str, Job], clock: Clock
+    payload: UpdateSchedule, ctx: HandlerContext, deps: ScheduleDeps
 ) -> dict[str, Any]:
     """Enable, disable or re-time a schedule; the loop applies it at its next tick.
 
     An invalid cron expression is a permanent error naming ``cron`` (the gateway refuses it
     before queuing; this is the owner's own check).
     """
-    job, row = await _schedule_of(payload.job, ctx, jobs)
-    now = clock.now()
+    job, row = await _schedule_of(payload.job, ctx, deps.jobs)
+    now = deps.clock.now()
     try:
         actions = await change(
             ctx.session,

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import builtins
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Generic, Literal
 
 from pydantic import BaseModel
+from typing_extensions import TypeVar
 
 from prs_shared.messaging.envelope import MessageKind
 
@@ -41,13 +42,17 @@ COMMAND_QUEUES: tuple[QueueName, ...] = (
 )
 
 
+P = TypeVar("P", bound=BaseModel, default=BaseModel)
+P_co = TypeVar("P_co", bound=BaseModel, covariant=True, default=BaseModel)
+
+
 @dataclass(frozen=True)
-class MessageSpec:
-    """How one message type is shaped and routed."""
+class MessageSpec(Generic[P_co]):
+    """How one message type is shaped and routed; ``P_co`` is its payload model."""
 
     type: str
     kind: MessageKind
-    payload: builtins.type[BaseModel]
+    payload: builtins.type[P_co]
     description: str
     queue: QueueName | None = None
     """For commands: the queue it goes to unless the sender names another."""
@@ -61,10 +66,10 @@ class UnknownMessageType(KeyError):
     """No catalog entry for a message type."""
 
 
-_CATALOG: dict[str, MessageSpec] = {}
+_CATALOG: dict[str, MessageSpec[Any]] = {}
 
 
-def register(spec: MessageSpec) -> MessageSpec:
+def register(spec: MessageSpec[P]) -> MessageSpec[P]:
     if spec.kind == "command" and spec.queue is None:
         raise ValueError(f"command {spec.type} needs a queue")
     existing = _CATALOG.get(spec.type)
@@ -76,27 +81,27 @@ def register(spec: MessageSpec) -> MessageSpec:
 
 def command(
     type_: str,
-    payload: type[BaseModel],
+    payload: type[P],
     queue: QueueName,
     description: str,
     *,
     max_retries: int | None = None,
-) -> MessageSpec:
+) -> MessageSpec[P]:
     return register(MessageSpec(type_, "command", payload, description, queue, max_retries))
 
 
-def event(type_: str, payload: type[BaseModel], description: str) -> MessageSpec:
+def event(type_: str, payload: type[P], description: str) -> MessageSpec[P]:
     return register(MessageSpec(type_, "event", payload, description))
 
 
-def lookup(type_: str) -> MessageSpec:
+def lookup(type_: str) -> MessageSpec[Any]:
     try:
         return _CATALOG[type_]
     except KeyError:
         raise UnknownMessageType(type_) from None
 
 
-def all_specs() -> list[MessageSpec]:
+def all_specs() -> list[MessageSpec[Any]]:
     return sorted(_CATALOG.values(), key=lambda s: s.type)
 
 
@@ -111,7 +116,7 @@ CATALOG_MODULES = (
 )
 
 
-def load_all() -> list[MessageSpec]:
+def load_all() -> list[MessageSpec[Any]]:
     """Import every catalog module, so that every message type is known; return the specs."""
     import importlib
 

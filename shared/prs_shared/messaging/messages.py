@@ -111,8 +111,10 @@ LIFECYCLE_STATUS_TYPES: dict[TaskStatus, str] = {
     TaskStatus.DEAD_LETTERED: "task.dead_lettered",
     TaskStatus.CANCELLED: "task.cancelled",
 }
-for _status, _type in LIFECYCLE_STATUS_TYPES.items():
-    catalog.event(_type, TaskLifecycle, f"A task attempt reached {_status.value}.")
+LIFECYCLE_EVENTS: tuple[catalog.MessageSpec[TaskLifecycle], ...] = tuple(
+    catalog.event(type_, TaskLifecycle, f"A task attempt reached {status.value}.")
+    for status, type_ in LIFECYCLE_STATUS_TYPES.items()
+)
 
 HEARTBEAT = catalog.event("service.heartbeat", Heartbeat, "A service instance is alive.")
 

@@ -10,17 +10,22 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from aio_pika.abc import AbstractChannel, AbstractQueue
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prs_shared.messaging.delivery import Delivery
 from prs_shared.messaging.envelope import Envelope
-from prs_shared.messaging.handlers import HandlerContext, HandlerRegistry
+from prs_shared.messaging.handlers import (
+    BatchHandlerRegistry,
+    HandlerContext,
+    HandlerRegistry,
+    Result,
+)
 from prs_shared.messaging.headers import ATTEMPT_HEADER, ERROR_HEADER
 
-Result = dict[str, Any] | None
+__all__ = ["Result", "RetryHeaders", "Scope", "Subscription", "Work", "dispatch", "fold"]
 
 
 @dataclass
@@ -86,8 +91,9 @@ def dispatch(handlers: HandlerRegistry) -> Work:
     async def work(deliveries: Sequence[Delivery], scope: Scope) -> list[Result]:
         results: list[Result] = []
         for delivery in deliveries:
-            envelope = delivery.envelope
+            envelope, payload = delivery.envelope, delivery.payload
             assert envelope is not None  # envelope subscriptions only
+            assert payload is not None
             handler = handlers.get(envelope.type)
             assert handler is not None  # decoding refused types without a handler
             delivery.bind_log_context()
@@ -100,7 +106,22 @@ def dispatch(handlers: HandlerRegistry) -> Work:
                 queue=delivery.queue,
                 staged=scope.staged,
             )
-            results.append(await handler(delivery.payload, ctx))
+            results.append(await handler(payload, ctx))
         return results
+
+    return work
+
+
+def fold(handlers: BatchHandlerRegistry) -> Work:
+    """Work that hands the whole batch to its batch handlers, each called once."""
+
+    async def work(deliveries: Sequence[Delivery], scope: Scope) -> list[Result]:
+        messages: list[tuple[Envelope, BaseModel]] = []
+        for delivery in deliveries:
+            assert delivery.envelope is not None  # envelope subscriptions only
+            assert delivery.payload is not None
+            messages.append((delivery.envelope, delivery.payload))
+        await handlers.run(messages, scope.session)
+        return [None] * len(deliveries)
 
     return work

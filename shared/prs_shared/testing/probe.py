@@ -14,10 +14,10 @@ from typing import Any
 from pydantic import Field
 from sqlalchemy import Column, Integer, MetaData, String, Table, insert
 
-from prs_shared.diagnostics import base_registry
+from prs_shared.diagnostics import base_handlers
 from prs_shared.messaging import catalog
 from prs_shared.messaging.errors import PermanentError, TransientError
-from prs_shared.messaging.handlers import HandlerContext, HandlerRegistry
+from prs_shared.messaging.handlers import Handler, HandlerContext, HandlerRegistry
 from prs_shared.messaging.messages import Message
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -57,7 +57,7 @@ EFFECT = catalog.command("test.effect", Effect, "workflow", "Probe: record an ef
 EFFECT_RECORDED = catalog.event("test.effect_recorded", EffectRecorded, "Probe: effect recorded.")
 
 
-async def handle_effect(payload: Effect, ctx: HandlerContext) -> dict[str, Any]:
+async def handle_effect(payload: Effect, ctx: HandlerContext, deps: None) -> dict[str, Any]:
     if payload.sleep_ms:
         await asyncio.sleep(payload.sleep_ms / 1000)
     if payload.exit_process:
@@ -83,6 +83,4 @@ async def handle_effect(payload: Effect, ctx: HandlerContext) -> dict[str, Any]:
 
 
 def probe_registry() -> HandlerRegistry:
-    registry = base_registry()
-    registry.register(EFFECT.type, handle_effect)
-    return registry
+    return HandlerRegistry([*base_handlers(), Handler(EFFECT, handle_effect, None)])

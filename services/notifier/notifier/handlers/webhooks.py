@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -15,8 +16,14 @@ from prs_shared.messaging.webhooks import RegisterWebhook
 Clock = Callable[[], datetime]
 
 
+@dataclass(frozen=True)
+class WebhookDeps:
+    policy: EndpointPolicy
+    clock: Clock
+
+
 async def handle_register_webhook(
-    payload: RegisterWebhook, ctx: HandlerContext, policy: EndpointPolicy, clock: Clock
+    payload: RegisterWebhook, ctx: HandlerContext, deps: WebhookDeps
 ) -> dict[str, Any]:
     organization_id = ctx.envelope.organization_id
     if organization_id is None:
@@ -24,11 +31,11 @@ async def handle_register_webhook(
     try:
         # Checked now so a bad URL is refused to whoever registers it; checked again on every
         # delivery, because what a name resolves to can change.
-        await policy.vet(payload.url)
+        await deps.policy.vet(payload.url)
     except (UnsafeEndpoint, EndpointUnreachable) as exc:
         raise PermanentError(f"webhook endpoint refused: {exc}") from exc
     endpoint, created = await webhook_service.register(
-        ctx.session, organization_id, payload, clock()
+        ctx.session, organization_id, payload, deps.clock()
     )
     return {
         "endpoint_id": endpoint.id,

@@ -12,6 +12,7 @@ from typing import Annotated
 from pydantic import AwareDatetime, ConfigDict, Field, StringConstraints
 
 from prs_shared.messaging import catalog
+from prs_shared.messaging.common import BigCount
 from prs_shared.messaging.messages import Message
 
 JobName = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[a-z0-9_]+$")]
@@ -101,7 +102,7 @@ class ScheduleState(Message):
     description: str = Field(max_length=500)
     message_type: str = Field(max_length=200, description="What each run sends.")
     message_kind: str = Field(max_length=10, description="command (a task) or event.")
-    revision: int = Field(ge=0)
+    revision: BigCount
     changed_at: AwareDatetime = Field(description="Last change of cron or enabled flag.")
     changed_by: str = Field(max_length=200, description="Who made it: `environment` for a seed.")
     last_run_at: AwareDatetime | None = Field(

@@ -50,6 +50,24 @@ class Task(Base):
     )
 
 
+class IdempotencyKey(Base):
+    """An ``Idempotency-Key`` a caller sent with a queuing request, and the task it created.
+
+    Written in the same transaction as the task row, so a key is never recorded without its task
+    nor a task without its key; the primary key is what makes two concurrent requests one task.
+    """
+
+    __tablename__ = "idempotency_keys"
+
+    scope: Mapped[str] = mapped_column(String(36), primary_key=True)
+    """The API key's id: a key's idempotency keys are its own."""
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    """SHA-256 of what the request asked for (task type, payload, priority, organization, queue)."""
+    task_id: Mapped[str] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
 class ApiKey(Base):
     """A bearer credential stored as its SHA-256 (keys are random 256-bit tokens)."""
 

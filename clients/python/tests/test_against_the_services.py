@@ -168,6 +168,28 @@ def test_a_burst_past_the_rate_limit_is_retried_after_429_and_every_call_is_acce
     assert retried, "no 429 was met"
 
 
+def test_a_replayed_call_returns_the_first_task_and_a_reused_key_is_refused(
+    client: Client,
+) -> None:
+    key = f"deal-1-verify-{uuid.uuid4().hex[:8]}"
+    first = client.queue_deal_processing(
+        deal_id="demo-acme-deal-1", workflow_action="verify_deal", idempotency_key=key
+    )
+    again = client.queue_deal_processing(
+        deal_id="demo-acme-deal-1", workflow_action="verify_deal", idempotency_key=key
+    )
+    assert again.task_id == first.task_id
+    with pytest.raises(ValidationFailed) as reused:
+        client.queue_deal_processing(
+            deal_id="demo-acme-deal-1", workflow_action="generate_invoice", idempotency_key=key
+        )
+    assert [e.field for e in reused.value.errors] == ["Idempotency-Key"]
+    # Without a key given, each call is its own task.
+    one = notify_admins(client, "replay-org")
+    other = notify_admins(client, "replay-org")
+    assert one.task_id != other.task_id
+
+
 def test_bad_input_and_unknown_tasks_raise_typed_errors_naming_the_field(client: Client) -> None:
     with pytest.raises(ValidationFailed) as invalid:
         client.queue_deal_processing(deal_id="not a valid id!", workflow_action="verify_deal")

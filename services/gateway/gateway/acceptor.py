@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import insert
 
-from gateway.models import Task
+from gateway.models import IdempotencyKey, Task
 from prs_shared.db.engine import SessionFactory
 from prs_shared.db.tables import outbox
 
@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 class _Pending:
     task: dict[str, Any]
     outbox_rows: list[dict[str, Any]]
+    idempotency: dict[str, Any] | None
     done: asyncio.Future[None] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -56,9 +57,15 @@ class TaskAcceptor:
             if not pending.done.done():
                 pending.done.set_exception(RuntimeError("gateway stopping"))
 
-    async def submit(self, task: dict[str, Any], outbox_rows: list[dict[str, Any]]) -> None:
-        """Return once the task row and its outbox rows are committed; raise if they were not."""
-        pending = _Pending(task, outbox_rows)
+    async def submit(
+        self,
+        task: dict[str, Any],
+        outbox_rows: list[dict[str, Any]],
+        idempotency: dict[str, Any] | None = None,
+    ) -> None:
+        """Return once the task row, its outbox rows and its idempotency key are committed;
+        raise if they were not (a key another request took first is one such failure)."""
+        pending = _Pending(task, outbox_rows, idempotency)
         await self._queue.put(pending)
         await pending.done
 
@@ -88,6 +95,9 @@ class TaskAcceptor:
             rows = [row for p in batch for row in p.outbox_rows]
             if rows:
                 await session.execute(insert(outbox), rows)
+            keys = [p.idempotency for p in batch if p.idempotency is not None]
+            if keys:
+                await session.execute(insert(IdempotencyKey), keys)
         self._on_committed()
         self._settle(batch)
 

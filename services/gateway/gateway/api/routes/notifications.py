@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
-from gateway.api.accept import ACCEPTED, accept
+from gateway.api.accept import ACCEPTED, IDEMPOTENT, accept
 from gateway.api.deps import (
     CurrentPrincipal,
     QueuingPrincipal,
@@ -122,7 +122,7 @@ class RegisterWebhookRequest(RegisterWebhook):
     "/webhooks/",
     status_code=status.HTTP_202_ACCEPTED,
     responses=ACCEPTED,
-    dependencies=[require(Role.OPERATOR)],
+    dependencies=[require(Role.OPERATOR), IDEMPOTENT],
 )
 async def register_webhook(
     body: RegisterWebhookRequest,

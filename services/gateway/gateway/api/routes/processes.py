@@ -10,7 +10,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
-from gateway.api.accept import ACCEPTED, accept
+from gateway.api.accept import ACCEPTED, IDEMPOTENT, accept
 from gateway.api.deps import (
     CurrentPrincipal,
     QueuingPrincipal,
@@ -97,7 +97,7 @@ def _trigger(path: str, spec: MessageSpec, doc: str) -> None:
         methods=["POST"],
         status_code=status.HTTP_202_ACCEPTED,
         responses=ACCEPTED,
-        dependencies=[TRIGGERERS],
+        dependencies=[TRIGGERERS, IDEMPOTENT],
         name=name,
         summary=name.replace("_", " ").capitalize(),
         description=doc,
@@ -125,7 +125,7 @@ _trigger(
     "/generate-audit-report/",
     status_code=status.HTTP_202_ACCEPTED,
     responses=ACCEPTED,
-    dependencies=[TRIGGERERS],
+    dependencies=[TRIGGERERS, IDEMPOTENT],
 )
 async def generate_audit_report(
     body: GenerateAuditReportRequest,

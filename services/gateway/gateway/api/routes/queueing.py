@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -9,7 +10,7 @@ from fastapi import APIRouter, Request, status
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from gateway.api.accept import ACCEPTED, accept
+from gateway.api.accept import ACCEPTED, IDEMPOTENT, accept
 from gateway.api.body_limit import BodyTooLarge
 from gateway.api.deps import (
     QueuingPrincipal,
@@ -40,7 +41,7 @@ QUEUERS = require(Role.OPERATOR, Role.SERVICE)
     "/queue-deal-processing/",
     status_code=status.HTTP_202_ACCEPTED,
     responses=ACCEPTED,
-    dependencies=[QUEUERS],
+    dependencies=[QUEUERS, IDEMPOTENT],
 )
 async def queue_deal_processing(
     body: QueueDealProcessing,
@@ -108,7 +109,7 @@ _FILE_BODY: dict[str, Any] = {
         413: {"description": "A file over PRS_MAX_UPLOAD_BYTES, JSON over PRS_MAX_JSON_BYTES."},
         415: {"description": "Neither multipart/form-data nor application/json."},
     },
-    dependencies=[QUEUERS],
+    dependencies=[QUEUERS, IDEMPOTENT],
     openapi_extra=_FILE_BODY,
 )
 async def queue_file_processing(
@@ -116,12 +117,21 @@ async def queue_file_processing(
 ) -> QueuedResponse:
     """Queue a profile picture or deal attachment: upload it (multipart) or name it (JSON)."""
     content_type = request.headers.get("content-type", "")
-    if content_type.startswith("multipart/form-data"):
+    uploaded = content_type.startswith("multipart/form-data")
+    if uploaded:
         command, priority, org = await _from_multipart(request, principal, state)
     elif content_type.startswith("application/json"):
         command, priority, org = await _from_json(request, principal, state)
     else:
         raise Problem(415, "Unsupported media type", "send multipart/form-data or JSON")
+
+    def discard_upload() -> None:
+        # A repeated upload that makes no new task leaves no second copy behind.
+        stored = state.settings.resolved_upload_dir() / command.stored_path
+        stored.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            stored.parent.rmdir()
+
     return await accept(
         state=state,
         request=request,
@@ -130,6 +140,9 @@ async def queue_file_processing(
         payload=command,
         priority=priority,
         organization_id=org,
+        # Each upload is stored under a fresh name; the same bytes are the same request.
+        fingerprint_ignores=frozenset({"stored_path"}) if uploaded else frozenset(),
+        discard=discard_upload if uploaded else None,
     )
 
 
@@ -225,7 +238,7 @@ def _from_validation(exc: ValidationError) -> Problem:
     "/send-notification/",
     status_code=status.HTTP_202_ACCEPTED,
     responses=ACCEPTED,
-    dependencies=[QUEUERS],
+    dependencies=[QUEUERS, IDEMPOTENT],
 )
 async def send_notification(
     body: SendNotificationRequest,

@@ -30,6 +30,7 @@ from bench.email import run_email_bench
 from bench.faststream_baseline import run_faststream
 from bench.files import run_file_bench
 from bench.gateway_http import run_gateway_http
+from bench.idle_latency import run_idle_latency
 from bench.report import render, write_json
 
 DEFAULT_N = 5000
@@ -76,6 +77,10 @@ async def _faststream(run: Run) -> SectionResult:
 async def _gateway_http(run: Run) -> list[SectionResult]:
     # Requests are cheaper than tasks end to end; a fixed count keeps this section short.
     return await run_gateway_http(min(run.n, 3000), run.run_id, run.log_dir)
+
+
+async def _idle(run: Run) -> SectionResult:
+    return await run_idle_latency(run.run_id, run.log_dir)
 
 
 async def _email(run: Run) -> list[SectionResult]:
@@ -145,6 +150,7 @@ SECTIONS: dict[str, Section] = {
     "dramatiq": _dramatiq,
     "faststream": _faststream,
     "gateway": _gateway_http,
+    "idle": _idle,
     "email": _email,
     "files": _files,
 }

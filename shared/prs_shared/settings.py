@@ -65,7 +65,8 @@ class ServiceSettings(BaseSettings):
         default=0.002,
         ge=0,
         le=1.0,
-        description="Seconds a batch waits for more deliveries once one is ready.",
+        description="Longest a batch waits for more deliveries once one is ready; a tenth of it "
+        "without a new delivery ends the wait early.",
     )
     heartbeat_interval: float = Field(default=10.0, gt=0, description="Seconds between heartbeats.")
     file_store_dir: Path | None = Field(

@@ -266,9 +266,27 @@ class Consumer:
             await self._arrived.wait()
         size = self.sub.batch_size
         if size > 1 and len(self._ready) < size and self.sub.batch_wait > 0:
-            # The broker streams up to ``prefetch`` deliveries; a moment's wait fills the batch.
-            await asyncio.sleep(self.sub.batch_wait)
+            await self._gather(size)
         return [self._ready.popleft() for _ in range(min(size, len(self._ready)))]
+
+    async def _gather(self, size: int) -> None:
+        """Wait for more deliveries while they keep coming, up to ``batch_wait``.
+
+        Under load the broker streams up to ``prefetch`` deliveries and a moment's wait fills
+        the batch; on a quiet queue the wait would only delay a lone message. So the wait ends
+        at the first quiet gap (a tenth of ``batch_wait``) in which nothing arrived.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.sub.batch_wait
+        gap = max(self.sub.batch_wait / 10, 0.0005)
+        while len(self._ready) < size:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            before = len(self._ready)
+            await asyncio.sleep(min(gap, remaining))
+            if len(self._ready) == before:
+                return
 
     async def _process(self, messages: list[AbstractIncomingMessage]) -> None:
         try:

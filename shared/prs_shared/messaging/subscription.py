@@ -67,7 +67,8 @@ class Subscription:
     """Message types handled (anything else is dead-lettered); None for raw deliveries."""
     batch_size: int = 1
     batch_wait: float = 0.0
-    """Seconds a batch waits for more deliveries once one is ready (only if batch_size > 1)."""
+    """Longest a batch waits for more deliveries once one is ready (only if batch_size > 1); the
+    wait ends early at a tenth of it without a new delivery, so a lone message is not held."""
     concurrency: int = 1
     """Batches handled at once; with batch_size 1, deliveries handled at once."""
     inbox: bool = True

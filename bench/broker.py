@@ -279,6 +279,22 @@ async def _sqlite_databases(run_id: str) -> _Databases:
     )
 
 
+def worker_child(name: str, common: Mapping[str, str], database_url: str, log_dir: Path) -> Child:
+    """The deal-workflow service as its own process, on ``database_url``."""
+    return Child(
+        name,
+        [python(), "-m", "deal_workflow.main"],
+        child_env(
+            {
+                **common,
+                "PRS_DEAL_WORKFLOW_DATABASE_URL": database_url,
+                "PRS_DEAL_WORKFLOW_METRICS_PORT": "0",
+            }
+        ),
+        log_dir,
+    )
+
+
 async def _wait_ready(gateway: Child, port: int, timeout: float = 90.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     async with httpx.AsyncClient(timeout=2.0) as client:
@@ -457,18 +473,7 @@ async def run_project(n: int, backend: Backend, run_id: str, log_dir: Path) -> S
         # The gateway declares the topology and creates the registry; the worker comes second so
         # that its first lifecycle events already have a consumer.
         await _wait_ready(gateway, port)
-        worker = Child(
-            f"deal-workflow-{short}",
-            [python(), "-m", "deal_workflow.main"],
-            child_env(
-                {
-                    **common,
-                    "PRS_DEAL_WORKFLOW_DATABASE_URL": databases.worker_url,
-                    "PRS_DEAL_WORKFLOW_METRICS_PORT": "0",
-                }
-            ),
-            log_dir,
-        )
+        worker = worker_child(f"deal-workflow-{short}", common, databases.worker_url, log_dir)
         children.append(worker)
         connection = await aio_pika.connect(amqp_url())
         await _wait_consumer(connection, worker, topology.queue(TASK_QUEUE))

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.broker import _delete_topology, _sqlite_databases, _wait_ready
+from bench.broker import _delete_topology, _sqlite_databases, _wait_ready, worker_child
 from bench.common import Child, SectionResult, child_env, free_port, python, wall
 from prs_shared.messaging.topology import Topology
 
@@ -105,18 +105,7 @@ async def run_idle_latency(run_id: str, log_dir: Path) -> SectionResult:
         )
         children.append(gateway)
         await _wait_ready(gateway, port)
-        worker = Child(
-            "deal-workflow-idle",
-            [python(), "-m", "deal_workflow.main"],
-            child_env(
-                {
-                    **common,
-                    "PRS_DEAL_WORKFLOW_DATABASE_URL": databases.worker_url,
-                    "PRS_DEAL_WORKFLOW_METRICS_PORT": "0",
-                }
-            ),
-            log_dir,
-        )
+        worker = worker_child("deal-workflow-idle", common, databases.worker_url, log_dir)
         children.append(worker)
         headers = {"Authorization": f"Bearer {key}"}
         async with httpx.AsyncClient(

@@ -17,6 +17,7 @@ from prometheus_client import start_http_server
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
+from prs_shared.db import single_writer
 from prs_shared.db.engine import SessionFactory, create_engine, is_sqlite, session_factory
 from prs_shared.db.migrations import upgrade
 from prs_shared.messaging import catalog
@@ -114,6 +115,7 @@ class ServiceHost:
         self._background = background
         self._more_subscriptions = subscriptions
         self._tasks: list[asyncio.Task[None]] = []
+        self._release_database: Callable[[], None] = lambda: None
         self._started_at = utcnow()
         self.engine: AsyncEngine
         self.sessions: SessionFactory
@@ -163,6 +165,10 @@ class ServiceHost:
             # First: a port that is taken stops the start before anything is consumed.
             serve_metrics(s)
         url = s.resolved_database_url()
+        try:
+            self._release_database = await single_writer.claim(url)
+        except single_writer.DatabaseInUse as exc:
+            raise StartupError(f"{self.service}: {exc}") from None
         self.engine = create_engine(url)
         await upgrade(self.engine, self._migrations)
         self.sessions = session_factory(self.engine)
@@ -218,6 +224,7 @@ class ServiceHost:
         await self.publisher.close()
         await self.connection.close()
         await self.engine.dispose()
+        self._release_database()
         log.info("%s stopped", self.service)
 
     async def _heartbeats(self) -> None:

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import signal
 
 import uvicorn
 
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
+from prs_shared.db import single_writer
 from prs_shared.logging import configure_logging
 
 
 def main() -> None:
     settings = GatewaySettings()
     configure_logging(settings.service_name, settings.log_level, json=settings.log_json)
+    try:
+        # Before uvicorn: a failed lifespan start is logged with its traceback. Held here, the
+        # database stays this process's for its lifetime (the host's own claim shares it).
+        asyncio.run(single_writer.claim(settings.resolved_database_url()))
+    except single_writer.DatabaseInUse as exc:
+        logging.getLogger("gateway").error("gateway: %s", exc)
+        raise SystemExit(1) from None
     # uvicorn restores the previous handlers after its graceful shutdown and re-raises the signal;
     # with the default handler that kills the process (exit 143) after a clean stop. A no-op
     # handler lets run() return, so SIGTERM ends with exit status 0.

@@ -25,6 +25,7 @@ from gateway.api.routes.tasks import to_response
 from gateway.api.schemas import CancelResponse, QueuedResponse, TaskPage
 from gateway.auth import Role
 from gateway.models import DeadLetter, Task
+from gateway.task_events import add_events, requeued_event
 from prs_shared.messaging.envelope import Envelope, Priority, utcnow
 from prs_shared.messaging.messages import CANCEL_TASK, CancelTask, TaskStatus
 from prs_shared.messaging.outbox import add_to_outbox
@@ -144,7 +145,7 @@ async def retry_task(
         current = TaskStatus(task.status)
         if current not in _RETRYABLE or task.payload is None:
             raise Problem(409, "Task cannot be retried", f"task {task_id} is {current.value}")
-        await requeue(session, state, task)
+        await requeue(session, state, task, principal.name)
         await session.execute(
             DeadLetter.__table__.update()  # type: ignore[attr-defined]
             .where(DeadLetter.task_id == task.task_id, DeadLetter.replayed_at.is_(None))
@@ -159,7 +160,7 @@ async def retry_task(
     )
 
 
-async def requeue(session: SessionDep, state: StateDep, task: Task) -> None:
+async def requeue(session: SessionDep, state: StateDep, task: Task, by: str | None) -> None:
     """Reset a finished task to QUEUED and stage a fresh command for it (caller commits)."""
     envelope = Envelope(
         type=task.task_type,
@@ -182,6 +183,7 @@ async def requeue(session: SessionDep, state: StateDep, task: Task) -> None:
     task.message_id = str(envelope.id)
     task.queued_at = now
     task.updated_at = now
+    await add_events(session, [requeued_event(task, "retried", by)])
     await add_to_outbox(session, [(envelope, task.queue)], state.host.topology)
 
 

@@ -7,6 +7,7 @@ run.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import uuid
@@ -128,6 +129,88 @@ async def test_a_task_queued_through_the_api_appears_and_succeeds_without_a_relo
 
     gateway = urlsplit(stack.gateway_url).netloc
     assert console.hosts == {gateway}, f"requests went beyond the gateway: {console.hosts}"
+
+
+def queue_deal(stack: Stack, deal_id: str) -> str:
+    with stack.http() as http:
+        response = http.post(
+            "/api/background-tasks/queue-deal-processing/",
+            json={"deal_id": deal_id, "workflow_action": "verify_deal"},
+        )
+    assert response.status_code == 202, response.text
+    task_id: str = response.json()["task_id"]
+    return task_id
+
+
+async def wait_for(stack: Stack, task_id: str, statuses: set[str]) -> dict[str, Any]:
+    with stack.http() as http:
+        for _ in range(240):
+            body: dict[str, Any] = http.get(f"/api/background-tasks/{task_id}/status/").json()
+            if body["status"] in statuses:
+                return body
+            await asyncio.sleep(0.25)
+    pytest.fail(f"task {task_id} never reached {statuses}: {body}\n{stack.logs()}")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+async def test_a_tasks_page_shows_each_retry_and_its_retry_button_queues_it_again(
+    console: Console, stack: Stack
+) -> None:
+    # A deal PRS has not announced is worth a retry; after the last one it is dead-lettered.
+    task_id = queue_deal(stack, "D-never-announced")
+    ended = await wait_for(stack, task_id, {"DEAD_LETTERED", "FAILED"})
+    assert ended["status"] == "DEAD_LETTERED", ended
+    await console.log_in(stack.api_key)
+
+    await console.page.goto(f"{stack.gateway_url}/console/tasks/{task_id}")
+
+    steps = console.page.locator("ol.timeline li")
+    await expect(steps.first).to_have_attribute("data-step", "queued")
+    await expect(steps.first).to_contain_text("on workflow")
+    await expect(steps.last).to_have_attribute("data-step", "dead_lettered")
+    await expect(steps.last).to_contain_text(f"attempt {ended['attempts']}")
+    retries = console.page.locator('ol.timeline li[data-step="retrying"]')
+    await expect(retries).to_have_count(ended["attempts"] - 1)
+    assert ended["attempts"] > 1, "the unknown deal was retried"
+    await expect(retries.first).to_contain_text("attempt 1 failed, will retry")
+    await expect(retries.first).to_contain_text("next attempt 20")
+    await expect(retries.first.locator("pre.error")).to_contain_text("D-never-announced")
+    await expect(console.page.locator("[data-payload]")).to_contain_text("D-never-announced")
+    await console.screenshot("task-retries")
+
+    await console.page.get_by_role("button", name="Retry").click()
+
+    await expect(console.page).to_have_url(re.compile(rf"/console/tasks/{task_id}$"))
+    requeued = console.page.locator('ol.timeline li[data-step="queued"]')
+    await expect(requeued).to_have_count(2)
+    await expect(requeued.last).to_contain_text("queued again (retried)")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+async def test_a_filter_narrows_the_list_and_the_search_finds_one_task(
+    console: Console, stack: Stack
+) -> None:
+    on_workflow = queue_diagnostic(stack, service="deal-workflow")
+    on_auth = queue_diagnostic(stack, service="notifier")
+    await console.log_in(stack.api_key)
+    await expect(console.row(on_workflow, "SUCCEEDED")).to_have_count(1)
+    await expect(console.row(on_auth, "SUCCEEDED")).to_have_count(1)
+
+    await console.page.fill("input[name=queue]", "auth")
+    await console.page.select_option("select[name=status]", "SUCCEEDED")
+    await console.page.get_by_role("button", name="Filter").click()
+
+    await expect(console.page).to_have_url(re.compile(r"[?&]queue=auth(&|$)"))
+    await expect(console.row(on_auth)).to_have_count(1)
+    await expect(console.row(on_workflow)).to_have_count(0)
+    await expect(console.page.locator("input[name=queue]")).to_have_value("auth")
+    await console.screenshot("tasks-filtered")
+
+    await console.page.goto(f"{stack.gateway_url}/console/tasks?task_id={on_workflow}")
+    await expect(console.row(on_workflow)).to_have_count(1)
+    await expect(console.page.locator("tr[data-task-id]")).to_have_count(1)
 
 
 @pytest.mark.slow

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import insert
 
 from gateway.models import IdempotencyKey, Task
+from gateway.task_events import add_events, queued_event
 from prs_shared.db.engine import SessionFactory
 from prs_shared.db.tables import outbox
 
@@ -92,6 +93,7 @@ class TaskAcceptor:
     async def _commit(self, batch: list[_Pending]) -> None:
         async with self._sessions() as session, session.begin():
             await session.execute(insert(Task), [p.task for p in batch])
+            await add_events(session, [queued_event(p.task) for p in batch])
             rows = [row for p in batch for row in p.outbox_rows]
             if rows:
                 await session.execute(insert(outbox), rows)

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.models import DeadLetter, Task
+from gateway.task_events import add_events, requeued_event
 from prs_shared.messaging.delivery import Delivery
 from prs_shared.messaging.envelope import Envelope, Priority, utcnow
 from prs_shared.messaging.headers import (
@@ -172,14 +173,17 @@ _FAILURE_HEADERS = (
 )
 
 
-async def stage_replay(session: AsyncSession, row: DeadLetter, *, caller: str | None) -> None:
+async def stage_replay(
+    session: AsyncSession, row: DeadLetter, *, caller: str | None, by: str | None = None
+) -> None:
     """Put a dead letter back on its queue through the outbox, in the caller's transaction.
 
     The message leaves only once the transaction commits, so the task it names is QUEUED again
     before any worker can report on the replayed run; the registry's forward-only fold then takes
     the replay's events from attempt 1. The dead letter's organization comes from its body, so
     the task it names is reset only if it is the caller's (organization ``caller``) too: a crafted
-    message must not reset another organization's task.
+    message must not reset another organization's task. ``by`` names who replayed it, for the
+    task's history.
     """
     headers = {
         k: v
@@ -212,6 +216,7 @@ async def stage_replay(session: AsyncSession, row: DeadLetter, *, caller: str | 
         task.result = task.error = None
         task.started_at = task.finished_at = task.retry_at = None
         task.queued_at = task.updated_at = now
+        await add_events(session, [requeued_event(task, "replayed", by)])
 
 
 def _priority(body: bytes) -> int:

@@ -50,6 +50,31 @@ class Task(Base):
     )
 
 
+class TaskEvent(Base):
+    """One step of a task's life: queued, started, a retry, its outcome, a requeue.
+
+    ``tasks`` keeps only the latest state; this is the history behind it, written in the same
+    transaction as each change of state. Keyed by the message that told of the step, so an event
+    delivered twice is recorded once.
+    """
+
+    __tablename__ = "task_events"
+
+    event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    task_id: Mapped[str] = mapped_column(String(36))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(20))
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    worker: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    """For a RETRYING step: when the next attempt is due."""
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    """What else the step tells: service, queue, who queued or retried it, duration."""
+
+    __table_args__ = (Index("ix_task_events_task_at", "task_id", "at"),)
+
+
 class IdempotencyKey(Base):
     """An ``Idempotency-Key`` a caller sent with a queuing request, and the task it created.
 

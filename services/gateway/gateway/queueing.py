@@ -11,6 +11,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.models import Task
+from gateway.task_events import add_events, queued_event
 from prs_shared.db.tables import outbox
 from prs_shared.messaging import catalog
 from prs_shared.messaging.envelope import Envelope, Priority, utcnow
@@ -81,8 +82,9 @@ async def queue_task(
     topology: Topology,
     **fields: Any,
 ) -> QueuedTask:
-    """Record the task as QUEUED and stage its command in the caller's transaction."""
+    """Record the task as QUEUED, with its history, and stage its command in one transaction."""
     queued, row, rows = build_task(topology, **fields)
     await session.execute(insert(Task), [row])
+    await add_events(session, [queued_event(row)])
     await session.execute(insert(outbox), rows)
     return queued

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.models import Report, SentNotification, ServiceHeartbeat, Task
+from gateway.task_events import add_events, lifecycle_event
 from prs_shared.messaging.deals import AUDIT_REPORT_GENERATED, AuditReportGenerated
 from prs_shared.messaging.envelope import Priority
 from prs_shared.messaging.handlers import BatchHandler, BatchHandlerRegistry, Item
@@ -94,13 +95,18 @@ def advance(task: dict[str, Any] | None, event: TaskLifecycle) -> dict[str, Any]
 async def apply_lifecycle(
     items: Sequence[Item[TaskLifecycle]], session: AsyncSession, deps: None
 ) -> None:
-    """A batch's lifecycle events into the task rows, in one statement per batch."""
+    """A batch's lifecycle events into the task rows and the task history, batched.
+
+    Every event is history, even one that no longer moves its task (a retry that arrives after
+    the next attempt started): the history keeps it, keyed by its message id, once.
+    """
     ids = sorted({str(i.payload.task_id) for i in items})
     stmt = select(Task).where(Task.task_id.in_(ids))
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         # Two gateway processes may fold events of the same task; lock rows in id order.
         stmt = stmt.order_by(Task.task_id).with_for_update()
     existing = {t.task_id: t for t in (await session.execute(stmt)).scalars()}
+    await add_events(session, [lifecycle_event(i.envelope, i.payload) for i in items])
     for item in sorted(items, key=lambda i: i.payload.at):
         envelope, event = item.envelope, item.payload
         key = str(event.task_id)

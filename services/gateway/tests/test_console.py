@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 
 from gateway.console.session import COOKIE
+from prs_shared.messaging.envelope import utcnow
+from prs_shared.messaging.messages import TaskStatus as S
 
 from .conftest import Gateway
+from .test_task_events import fold, queue_deal, told
 
 pytestmark = pytest.mark.asyncio
 
@@ -199,3 +203,106 @@ async def test_the_notification_log_page_lists_the_log(gateway: Gateway) -> None
 
     assert response.status_code == 200
     assert "0 in the log" in response.text
+
+
+async def test_a_tasks_page_shows_its_recorded_history_payload_and_the_retry_button(
+    gateway: Gateway,
+) -> None:
+    csrf = await log_in(gateway, await gateway.make_key("operator"))
+    task_id = await queue_deal(gateway)
+    retry_at = utcnow() + timedelta(seconds=30)
+    # Microseconds apart: the retry below comes after the failure, as it would.
+    await fold(
+        gateway,
+        [
+            told(task_id, S.STARTED, 1, 1e-6),
+            told(task_id, S.RETRYING, 1, 2e-6, error="TimeoutError: smtp", retry_at=retry_at),
+            told(task_id, S.STARTED, 2, 3e-6),
+            told(task_id, S.FAILED, 2, 4e-6, error="ValueError: no deal D-7"),
+        ],
+    )
+
+    response = await gateway.client.get(f"/console/tasks/{task_id}")
+
+    assert response.status_code == 200, response.text
+    steps = re.findall(r'data-step="([a-z_]+)"', response.text)
+    assert steps == ["queued", "started", "retrying", "started", "failed"]
+    assert "TimeoutError: smtp" in response.text
+    assert f"next attempt {retry_at:%Y-%m-%d %H:%M:%S}" in response.text
+    assert "ValueError: no deal D-7" in response.text
+    assert '"deal_id": "D-7"' in response.text, "the payload is shown"
+    assert 'action="/console/tasks/' + task_id + '/retry"' in response.text
+    assert "/cancel" not in response.text, "a failed task cannot be cancelled"
+
+    retried = await gateway.client.post(f"/console/tasks/{task_id}/retry", data={"csrf": csrf})
+
+    assert retried.status_code == 303
+    again = await gateway.client.get(f"/console/tasks/{task_id}")
+    assert re.findall(r'data-step="([a-z_]+)"', again.text)[-1] == "queued"
+    assert "queued again (retried)" in again.text
+    assert 'action="/console/tasks/' + task_id + '/cancel"' in again.text
+
+
+async def test_a_viewer_sees_a_tasks_history_without_any_button(gateway: Gateway) -> None:
+    await log_in(gateway, await gateway.make_key("viewer"))
+    task_id = await queue_deal(gateway)
+
+    response = await gateway.client.get(f"/console/tasks/{task_id}")
+
+    assert response.status_code == 200
+    assert 'data-step="queued"' in response.text
+    assert "/cancel" not in response.text
+    assert "/retry" not in response.text
+
+
+async def test_another_organizations_task_page_is_not_found(gateway: Gateway) -> None:
+    task_id = await queue_deal(gateway, await gateway.make_key("operator", "org-a"))
+    await log_in(gateway, await gateway.make_key("operator", "org-b"))
+
+    response = await gateway.client.get(f"/console/tasks/{task_id}")
+
+    assert response.status_code == 404
+    assert "D-7" not in response.text
+
+
+async def test_the_list_narrows_by_type_queue_time_range_and_id(gateway: Gateway) -> None:
+    await log_in(gateway)
+    deal = await queue_deal(gateway)
+    ping = await gateway.client.post(
+        "/api/background-tasks/queue-diagnostic/",
+        json={"services": ["deal-workflow"]},
+        headers=gateway.auth(),
+    )
+    ping_id = ping.json()["tasks"]["deal-workflow"]["task_id"]
+
+    async def listed(**params: str) -> set[str]:
+        response = await gateway.client.get("/console/tasks", params=params)
+        assert response.status_code == 200, response.text
+        return set(re.findall(r'data-task-id="([0-9a-f-]+)"', response.text))
+
+    assert {deal, ping_id} <= await listed()
+    assert await listed(task_type="deal.process_workflow") == {deal}
+    assert await listed(queue="workflow", task_type="diagnostic.ping") == {ping_id}
+    assert await listed(task_id=ping_id) == {ping_id}
+    hour_ago = (utcnow() - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+    assert {deal, ping_id} <= await listed(since=hour_ago)
+    assert await listed(until=hour_ago) == set()
+    assert await listed(since="2999-01-01T00:00") == set()
+
+
+async def test_a_malformed_time_is_named_and_only_admins_filter_by_organization(
+    gateway: Gateway,
+) -> None:
+    await log_in(gateway)
+    bad_time = await gateway.client.get("/console/tasks", params={"since": "yesterday"})
+    assert bad_time.status_code == 400
+    assert "since: not a date and time" in bad_time.text
+    admin = await gateway.client.get("/console/tasks")
+    assert 'name="organization_id"' in admin.text
+
+    await log_in(gateway, await gateway.make_key("operator"))
+    operator = await gateway.client.get("/console/tasks")
+    assert 'name="organization_id"' not in operator.text
+    refused = await gateway.client.get("/console/tasks", params={"organization_id": "org-a"})
+    assert refused.status_code == 400
+    assert "organization_id: only an admin" in refused.text

@@ -83,6 +83,53 @@ class TaskStatusResponse(BaseModel):
     expires_at: datetime | None = Field(description="When the result stops being kept.")
 
 
+class TaskEventResponse(BaseModel):
+    """One step of a task's life."""
+
+    status: TaskStatus
+    at: datetime
+    attempt: int = Field(description="The attempt the step belongs to; 0 while queued.")
+    error: str | None
+    worker: str | None
+    retry_at: datetime | None = Field(description="For RETRYING: when the next attempt is due.")
+    detail: dict[str, Any] = Field(
+        description="What else the step tells: service, queue, who queued or retried it, duration."
+    )
+
+
+class TaskEventsResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "task_id": "6f1c1c2e-8a9e-4d5b-9f6e-0c8a3f1d2b7a",
+                "events": [
+                    {
+                        "status": "QUEUED",
+                        "at": "2026-12-06T10:00:00Z",
+                        "attempt": 0,
+                        "error": None,
+                        "worker": None,
+                        "retry_at": None,
+                        "detail": {"queue": "workflow", "by": "ops"},
+                    },
+                    {
+                        "status": "RETRYING",
+                        "at": "2026-12-06T10:00:01Z",
+                        "attempt": 1,
+                        "error": "TimeoutError: smtp",
+                        "worker": "host:4242",
+                        "retry_at": "2026-12-06T10:00:03Z",
+                        "detail": {"service": "notifier", "queue": "auth"},
+                    },
+                ],
+            }
+        }
+    )
+
+    task_id: UUID
+    events: list[TaskEventResponse] = Field(description="Oldest first.")
+
+
 class DiagnosticRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Annotated, Any
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -23,10 +23,20 @@ from fastapi.responses import (
 
 from gateway.api.deps import SessionDep, StateDep
 from gateway.api.problems import Problem
-from gateway.api.routes.task_admin import cancel_task, download_result, list_tasks, retry_task
-from gateway.api.routes.tasks import get_task_status
+from gateway.api.routes.task_admin import (
+    CANCELLABLE,
+    RETRYABLE,
+    cancel_task,
+    download_result,
+    list_tasks,
+    retry_task,
+    visible_task,
+)
+from gateway.api.routes.tasks import get_task_events, get_task_status
 from gateway.api.schemas import TaskPage, TaskStatusResponse
 from gateway.console.feed import TaskFeed
+from gateway.console.session import ConsoleSession
+from gateway.console.timeline import timeline
 from gateway.console.web import Console, Operating, act, page, problem_page, templates
 from gateway.state import GatewayState
 from prs_shared.messaging.envelope import utcnow
@@ -53,19 +63,42 @@ class TaskFilter:
     organization_id: str = ""
     window: str = ""
     task_id: str = ""
+    since: str = ""
+    until: str = ""
 
-    def errors(self) -> list[str]:
+    def errors(self, console: ConsoleSession) -> list[str]:
         found = []
         if self.status and self.status not in TaskStatus.__members__.values():
             found.append(f"status: unknown state {self.status!r}")
+        if self.organization_id and not console.principal.is_admin:
+            found.append("organization_id: only an admin filters by organization")
         if self.window and self.window not in WINDOWS:
             found.append(f"window: one of {', '.join(WINDOWS)}")
+        for name in ("since", "until"):
+            try:
+                self.moment(name)
+            except ValueError:
+                found.append(f"{name}: not a date and time (YYYY-MM-DDTHH:MM, UTC)")
         if self.task_id:
             try:
                 UUID(self.task_id)
             except ValueError:
                 found.append("task_id: not a task id")
         return found
+
+    def moment(self, name: str) -> datetime | None:
+        """``since`` or ``until`` as UTC; the browser's datetime-local field sends no zone."""
+        value: str = getattr(self, name)
+        if not value:
+            return None
+        moment = datetime.fromisoformat(value)
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+    def queued_after(self) -> datetime | None:
+        """The later of the window's start and ``since``."""
+        window = WINDOWS.get(self.window)
+        starts = [m for m in (utcnow() - window if window else None, self.moment("since")) if m]
+        return max(starts) if starts else None
 
 
 def task_filter(
@@ -75,8 +108,12 @@ def task_filter(
     organization_id: Annotated[str, Query(max_length=200)] = "",
     window: Annotated[str, Query(max_length=5)] = "",
     task_id: Annotated[str, Query(max_length=36)] = "",
+    since: Annotated[str, Query(max_length=32)] = "",
+    until: Annotated[str, Query(max_length=32)] = "",
 ) -> TaskFilter:
-    return TaskFilter(status, task_type, queue, organization_id, window, task_id.strip())
+    return TaskFilter(
+        status, task_type, queue, organization_id, window, task_id.strip(), since, until
+    )
 
 
 Filters = Annotated[TaskFilter, Depends(task_filter)]
@@ -92,7 +129,6 @@ async def read_page(state: GatewayState, console: Console, filters: TaskFilter) 
             except Problem:
                 return TaskPage(items=[], total=0, limit=PAGE_SIZE, offset=0)
             return TaskPage(items=[one], total=1, limit=PAGE_SIZE, offset=0)
-        window = WINDOWS.get(filters.window)
         return await list_tasks(
             session,
             console.principal,
@@ -101,8 +137,8 @@ async def read_page(state: GatewayState, console: Console, filters: TaskFilter) 
             filters.task_type or None,
             filters.queue or None,
             filters.organization_id or None,
-            utcnow() - window if window else None,
-            None,
+            filters.queued_after(),
+            filters.moment("until"),
             PAGE_SIZE,
             0,
         )
@@ -118,7 +154,7 @@ def _rows(request: Request, console: Console, tasks: TaskPage) -> str:
 async def tasks_page(
     request: Request, state: StateDep, console: Console, filters: Filters
 ) -> HTMLResponse:
-    errors = filters.errors()
+    errors = filters.errors(console)
     try:
         tasks = None if errors else await read_page(state, console, filters)
     except Problem as refused:
@@ -142,8 +178,8 @@ async def tasks_feed(
     request: Request, state: StateDep, console: Console, filters: Filters
 ) -> StreamingResponse:
     """Server-sent events: a ``rows`` event with the list's new rows whenever they change."""
-    if filters.errors():
-        raise Problem(400, "Invalid filter", "; ".join(filters.errors()))
+    if filters.errors(console):
+        raise Problem(400, "Invalid filter", "; ".join(filters.errors(console)))
     feed: TaskFeed = request.app.state.console_feed
 
     async def events() -> AsyncIterator[str]:
@@ -184,8 +220,11 @@ def sse(event: str, data: str) -> str:
 async def task_page(
     task_id: UUID, request: Request, session: SessionDep, state: StateDep, console: Console
 ) -> HTMLResponse:
+    principal = console.principal
     try:
-        task = await get_task_status(task_id, session, console.principal, state)
+        task = await get_task_status(task_id, session, principal, state)
+        history = await get_task_events(task_id, session, principal)
+        row = await visible_task(session, principal, task_id)
     except Problem as missing:
         return problem_page(request, console, missing)
     return page(
@@ -193,36 +232,12 @@ async def task_page(
         "task.html",
         console,
         task=task,
-        timeline=timeline(task),
+        payload=row.payload,
+        timeline=timeline(task, history.events),
         downloads=downloads(task),
-        may_retry=console.may_change and task.status in RETRYABLE,
+        may_retry=console.may_change and task.status in RETRYABLE and row.payload is not None,
         may_cancel=console.may_change and task.status in CANCELLABLE,
     )
-
-
-RETRYABLE = {TaskStatus.FAILED, TaskStatus.DEAD_LETTERED, TaskStatus.CANCELLED}
-CANCELLABLE = {TaskStatus.QUEUED, TaskStatus.RETRYING}
-
-
-def timeline(task: TaskStatusResponse) -> list[dict[str, Any]]:
-    """The task's lifecycle as the registry knows it: queued, started, retry, outcome."""
-    steps: list[dict[str, Any]] = []
-    if task.queued_at:
-        steps.append({"what": "queued", "at": task.queued_at, "detail": f"on {task.queue}"})
-    if task.started_at:
-        steps.append({"what": "started", "at": task.started_at, "detail": task.worker or ""})
-    if task.status == TaskStatus.RETRYING:
-        steps.append(
-            {
-                "what": f"retry after attempt {task.attempts}",
-                "at": task.updated_at,
-                "detail": f"{task.error or ''} — next attempt {task.retry_at or 'soon'}",
-            }
-        )
-    if task.status.terminal:
-        detail = task.error or (f"{task.duration_ms:.0f} ms" if task.duration_ms else "")
-        steps.append({"what": task.status.value.lower(), "at": task.finished_at, "detail": detail})
-    return steps
 
 
 def downloads(task: TaskStatusResponse) -> list[str]:

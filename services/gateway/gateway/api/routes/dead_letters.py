@@ -217,7 +217,7 @@ async def replay_dead_letter(
         row = await _get(session, principal, dead_letter_id)
         if row.replayed_at is not None:
             raise Problem(409, "Already replayed", f"replayed at {row.replayed_at.isoformat()}")
-        await stage_replay(session, row, caller=principal.organization_id)
+        await stage_replay(session, row, caller=principal.organization_id, by=principal.name)
     state.host.relay.notify()
     return ReplayResult(replayed=1)
 
@@ -249,7 +249,7 @@ async def replay_all(
             .all()
         )
         for row in rows:
-            await stage_replay(session, row, caller=principal.organization_id)
+            await stage_replay(session, row, caller=principal.organization_id, by=principal.name)
     state.host.relay.notify()
     return ReplayResult(replayed=len(rows))
 

@@ -25,6 +25,7 @@ from gateway.api.routes.tasks import to_response
 from gateway.api.schemas import CancelResponse, QueuedResponse, TaskPage
 from gateway.auth import Role
 from gateway.models import DeadLetter, Task
+from gateway.task_events import add_events, requeued_event
 from prs_shared.messaging.envelope import Envelope, Priority, utcnow
 from prs_shared.messaging.messages import CANCEL_TASK, CancelTask, TaskStatus
 from prs_shared.messaging.outbox import add_to_outbox
@@ -33,8 +34,10 @@ from prs_shared.storage import InvalidKey, LocalFileStore
 router = APIRouter(prefix="/api/background-tasks", tags=["task administration"])
 
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such task."}}
-_CANCELLABLE = {TaskStatus.QUEUED, TaskStatus.RETRYING}
-_RETRYABLE = {TaskStatus.FAILED, TaskStatus.DEAD_LETTERED, TaskStatus.CANCELLED}
+CANCELLABLE = frozenset({TaskStatus.QUEUED, TaskStatus.RETRYING})
+"""States a task may be cancelled in: it has not started, or waits for its next attempt."""
+RETRYABLE = frozenset({TaskStatus.FAILED, TaskStatus.DEAD_LETTERED, TaskStatus.CANCELLED})
+"""States a task may be run again from."""
 
 
 @router.get("/")
@@ -88,7 +91,8 @@ async def list_tasks(
     )
 
 
-async def _visible_task(session: SessionDep, principal: CurrentPrincipal, task_id: UUID) -> Task:
+async def visible_task(session: SessionDep, principal: CurrentPrincipal, task_id: UUID) -> Task:
+    """The task's row, or the 404 the API answers when it does not exist for this key."""
     task = await session.get(Task, str(task_id))
     if task is None or not visible(principal, task.organization_id):
         raise Problem(404, "Task not found", f"no task {task_id}")
@@ -106,9 +110,9 @@ async def cancel_task(
 ) -> CancelResponse:
     """Cancel a task that has not started (or waits for a retry); persisted, not in memory."""
     async with session.begin():
-        task = await _visible_task(session, principal, task_id)
+        task = await visible_task(session, principal, task_id)
         current = TaskStatus(task.status)
-        if current not in _CANCELLABLE or task.message_id is None:
+        if current not in CANCELLABLE or task.message_id is None:
             raise Problem(409, "Task cannot be cancelled", f"task {task_id} is {current.value}")
         task.cancel_requested_at = utcnow()
         command = Envelope(
@@ -140,11 +144,11 @@ async def retry_task(
 ) -> QueuedResponse:
     """Run a failed, dead-lettered or cancelled task again: same task id, a new command."""
     async with session.begin():
-        task = await _visible_task(session, principal, task_id)
+        task = await visible_task(session, principal, task_id)
         current = TaskStatus(task.status)
-        if current not in _RETRYABLE or task.payload is None:
+        if current not in RETRYABLE or task.payload is None:
             raise Problem(409, "Task cannot be retried", f"task {task_id} is {current.value}")
-        await requeue(session, state, task)
+        await requeue(session, state, task, principal.name)
         await session.execute(
             DeadLetter.__table__.update()  # type: ignore[attr-defined]
             .where(DeadLetter.task_id == task.task_id, DeadLetter.replayed_at.is_(None))
@@ -159,7 +163,7 @@ async def retry_task(
     )
 
 
-async def requeue(session: SessionDep, state: StateDep, task: Task) -> None:
+async def requeue(session: SessionDep, state: StateDep, task: Task, by: str | None) -> None:
     """Reset a finished task to QUEUED and stage a fresh command for it (caller commits)."""
     envelope = Envelope(
         type=task.task_type,
@@ -182,6 +186,7 @@ async def requeue(session: SessionDep, state: StateDep, task: Task) -> None:
     task.message_id = str(envelope.id)
     task.queued_at = now
     task.updated_at = now
+    await add_events(session, [requeued_event(task, "retried", by)])
     await add_to_outbox(session, [(envelope, task.queue)], state.host.topology)
 
 
@@ -204,7 +209,7 @@ async def download_result(
     format: Annotated[str | None, Query(pattern="^(json|csv|html|pdf)$")] = None,
 ) -> FileResponse:
     """Download the file a finished task produced (result ``file_key``, or ``files[format]``)."""
-    task = await _visible_task(session, principal, task_id)
+    task = await visible_task(session, principal, task_id)
     result = task.result or {}
     key: Any = result.get("file_key")
     files = result.get("files")

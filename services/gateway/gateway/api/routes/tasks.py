@@ -16,11 +16,14 @@ from gateway.api.schemas import (
     DiagnosticRequest,
     DiagnosticResponse,
     QueuedResponse,
+    TaskEventResponse,
+    TaskEventsResponse,
     TaskStatusResponse,
 )
 from gateway.auth import Role
 from gateway.models import Task
 from gateway.queueing import queue_task
+from gateway.task_events import events_of
 from prs_shared.messaging.envelope import Priority, utcnow
 from prs_shared.messaging.messages import PING, Ping, TaskStatus
 
@@ -40,6 +43,31 @@ async def get_task_status(
     if task is None or not visible(principal, task.organization_id):
         raise Problem(404, "Task not found", f"no task {task_id}")
     return to_response(task, state.settings.result_retention_seconds)
+
+
+@router.get("/{task_id}/events/", responses=_NOT_FOUND)
+async def get_task_events(
+    task_id: UUID, session: SessionDep, principal: CurrentPrincipal
+) -> TaskEventsResponse:
+    """The task's history, oldest first: queued, started, each retry with its error, outcome."""
+    task = await session.get(Task, str(task_id))
+    if task is None or not visible(principal, task.organization_id):
+        raise Problem(404, "Task not found", f"no task {task_id}")
+    return TaskEventsResponse(
+        task_id=task_id,
+        events=[
+            TaskEventResponse(
+                status=TaskStatus(e.status),
+                at=e.at,
+                attempt=e.attempt,
+                error=e.error,
+                worker=e.worker,
+                retry_at=e.retry_at,
+                detail=e.detail or {},
+            )
+            for e in await events_of(session, task.task_id)
+        ],
+    )
 
 
 def to_response(task: Task, retention_seconds: int) -> TaskStatusResponse:

@@ -88,6 +88,7 @@ async def _process(command: ProcessFile, ctx: HandlerContext, deps: FileDeps) ->
             reason=None,
             scanner=processed.scanner,
             scanned_at=now,
+            upload_path=command.stored_path,
         )
     )
     await ctx.session.flush()
@@ -146,6 +147,7 @@ async def _reject(
             reason=refusal.reason,
             scanner=refusal.check,
             at=deps.clock(),
+            upload_path=command.stored_path,
         ),
         event,
     )

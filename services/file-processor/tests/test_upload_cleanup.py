@@ -56,6 +56,12 @@ async def test_processed_uploads_go_after_retention_and_rejected_ones_after_quar
         await publisher.publish(command_envelope(clean))
         await publisher.publish(command_envelope(rejected))
         await events.wait_for(lambda s: {"task.succeeded", "task.failed"} <= {e.type for e in s})
+        # The same picture again, uploaded to a place of its own: a duplicate, removed the same.
+        again = clean.model_copy(update={"stored_path": "again/me.jpg"})
+        (uploads.root / "again").mkdir()
+        (uploads.root / "again/me.jpg").write_bytes(clean_path.read_bytes())
+        await publisher.publish(command_envelope(again))
+        await events.wait_for(lambda s: [e.type for e in s].count("task.succeeded") == 2)
         now = datetime.now(UTC)
 
         await cleanup_at(host, publisher, now + timedelta(minutes=30))
@@ -64,6 +70,7 @@ async def test_processed_uploads_go_after_retention_and_rejected_ones_after_quar
 
         await cleanup_at(host, publisher, now + timedelta(hours=2))
         assert not clean_path.exists()
+        assert not (uploads.root / "again").exists(), "the duplicate and its folder are gone"
         assert rejected_path.exists(), "rejected files stay in quarantine for 7 days"
 
         await cleanup_at(host, publisher, now + timedelta(days=8))

@@ -69,3 +69,18 @@ async def test_a_result_within_retention_is_kept(gateway: Gateway) -> None:
     status = await status_of(gateway, task_id)
     assert status["status"] == "SUCCEEDED"
     assert status["result"] == {"verified": True}
+
+
+async def test_the_task_list_filters_on_the_status_a_task_reads(gateway: Gateway) -> None:
+    expired = await finished_task(gateway, "SUCCEEDED", timedelta(hours=2))
+    fresh = await finished_task(gateway, "SUCCEEDED", timedelta(minutes=30))
+
+    async def listed(status: str) -> set[str]:
+        r = await gateway.client.get(
+            "/api/background-tasks/", params={"status": status}, headers=gateway.auth()
+        )
+        assert r.status_code == 200, r.text
+        return {item["task_id"] for item in r.json()["items"]}
+
+    assert await listed("EXPIRED") == {expired}
+    assert await listed("SUCCEEDED") == {fresh}

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import ColumnElement, LargeBinary, Text, cast, delete, func, select
+from sqlalchemy import ColumnElement, LargeBinary, Text, cast, delete, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -50,7 +50,8 @@ class Sweep:
     job: CleanupJob
     description: str
     model: type[Base]
-    key: InstrumentedAttribute[Any]
+    key: tuple[InstrumentedAttribute[Any], ...]
+    """The primary key's columns."""
     age: InstrumentedAttribute[Any]
     retention: timedelta
     sized: tuple[InstrumentedAttribute[Any], ...]
@@ -69,7 +70,7 @@ def sweeps(settings: GatewaySettings) -> tuple[Sweep, ...]:
             "failed_task_cleanup",
             "FAILED and DEAD_LETTERED tasks",
             Task,
-            Task.task_id,
+            (Task.task_id,),
             Task.updated_at,
             failed,
             (Task.payload, Task.result, Task.error),
@@ -81,7 +82,7 @@ def sweeps(settings: GatewaySettings) -> tuple[Sweep, ...]:
             "failed_task_cleanup",
             "archived dead letters",
             DeadLetter,
-            DeadLetter.id,
+            (DeadLetter.id,),
             DeadLetter.dead_lettered_at,
             failed,
             (DeadLetter.body, DeadLetter.headers, DeadLetter.last_error),
@@ -91,7 +92,7 @@ def sweeps(settings: GatewaySettings) -> tuple[Sweep, ...]:
             "system_cleanup",
             "SUCCEEDED and CANCELLED tasks",
             Task,
-            Task.task_id,
+            (Task.task_id,),
             Task.updated_at,
             timedelta(days=settings.retention_tasks_days),
             (Task.payload, Task.result, Task.error),
@@ -102,7 +103,7 @@ def sweeps(settings: GatewaySettings) -> tuple[Sweep, ...]:
             "system_cleanup",
             "Idempotency-Key records",
             IdempotencyKey,
-            IdempotencyKey.key,
+            (IdempotencyKey.scope, IdempotencyKey.key),
             IdempotencyKey.created_at,
             timedelta(hours=settings.retention_idempotency_hours),
             (IdempotencyKey.scope, IdempotencyKey.key, IdempotencyKey.fingerprint),
@@ -112,7 +113,7 @@ def sweeps(settings: GatewaySettings) -> tuple[Sweep, ...]:
             "system_cleanup",
             "notification-log rows",
             SentNotification,
-            SentNotification.event_id,
+            (SentNotification.event_id,),
             SentNotification.at,
             timedelta(days=settings.retention_notifications_days),
             (SentNotification.recipients, SentNotification.message_id, SentNotification.error),
@@ -122,7 +123,7 @@ def sweeps(settings: GatewaySettings) -> tuple[Sweep, ...]:
             "system_cleanup",
             "audit reports and their files",
             Report,
-            Report.report_id,
+            (Report.report_id,),
             Report.generated_at,
             timedelta(days=settings.retention_reports_days),
             (Report.files,),
@@ -133,7 +134,7 @@ def sweeps(settings: GatewaySettings) -> tuple[Sweep, ...]:
             "system_cleanup",
             "heartbeats of workers not heard from",
             ServiceHeartbeat,
-            ServiceHeartbeat.worker,
+            (ServiceHeartbeat.worker,),
             ServiceHeartbeat.last_seen,
             timedelta(days=settings.retention_heartbeats_days),
             (ServiceHeartbeat.queues,),
@@ -268,21 +269,21 @@ class Housekeeping:
         batches = 1 if dry_run else self.max_batches
         limit = self.batch_size * (self.max_batches if dry_run else 1)
         for _ in range(batches):
-            columns: list[Any] = [sweep.key, size]
+            columns: list[Any] = [size, *sweep.key]
             if sweep.files is not None:
                 columns.append(sweep.files)
             batch = (
                 await session.execute(
-                    select(*columns).where(*where).order_by(sweep.age, sweep.key).limit(limit)
+                    select(*columns).where(*where).order_by(sweep.age, *sweep.key).limit(limit)
                 )
             ).all()
             if not batch:
                 break
             for row in batch:
-                size_total += int(row[1] or 0)
+                size_total += int(row[0] or 0)
                 if sweep.files is None:
                     continue
-                for key in _file_keys(row[2]):
+                for key in _file_keys(row[-1]):
                     found = _file_size(self.store, key)
                     if found is None:
                         continue
@@ -294,8 +295,9 @@ class Housekeeping:
                         self.store.delete(key)
             rows += len(batch)
             if not dry_run:
-                keys = [row[0] for row in batch]
-                await session.execute(delete(sweep.model).where(sweep.key.in_(keys)))
+                width = len(sweep.key)
+                keys = [tuple(row[1 : 1 + width]) for row in batch]
+                await session.execute(delete(sweep.model).where(tuple_(*sweep.key).in_(keys)))
             if len(batch) < limit:
                 break
         remaining = await session.scalar(

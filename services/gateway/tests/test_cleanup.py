@@ -133,6 +133,17 @@ async def test_system_cleanup_removes_the_gateways_old_rows_and_report_files_and
         IdempotencyKey(
             scope="k", key="old", fingerprint="f", task_id="t", created_at=now - timedelta(hours=25)
         ),
+        # The same key sent by two API keys: only the old one's record goes.
+        IdempotencyKey(
+            scope="j",
+            key="same",
+            fingerprint="f",
+            task_id="t",
+            created_at=now - timedelta(hours=25),
+        ),
+        IdempotencyKey(
+            scope="k", key="same", fingerprint="f", task_id="t", created_at=now - timedelta(hours=1)
+        ),
         IdempotencyKey(
             scope="k",
             key="young",
@@ -175,7 +186,10 @@ async def test_system_cleanup_removes_the_gateways_old_rows_and_report_files_and
 
     await eventually(swept, message="old report deleted")
     assert await keys_of(gateway, Task.task_id) == {ids("succeeded-young"), ids("failed-old")}
-    assert await keys_of(gateway, IdempotencyKey.key) == {"young"}
+    assert await keys_of(gateway, IdempotencyKey.scope + ":" + IdempotencyKey.key) == {
+        "k:young",
+        "k:same",
+    }
     assert await keys_of(gateway, SentNotification.event_id) == {"n-young"}
     assert await keys_of(gateway, Report.report_id) == {"young"}
     assert not state.files.exists("reports/old.html")

@@ -126,6 +126,10 @@ class GatewayClient:
         """
         return self._request("GET", path, params=params, accept=accept)
 
+    def post_json(self, path: str, params: Mapping[str, str | int] | None = None) -> Any:
+        """POST without a body and return the JSON answer."""
+        return self._request("POST", path, params=params)
+
     def delete_json(self, path: str, params: Mapping[str, str | int] | None = None) -> Any:
         """DELETE and return the JSON answer."""
         return self._request("DELETE", path, params=params)

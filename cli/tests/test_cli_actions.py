@@ -557,20 +557,95 @@ def dead_letter_gateway(waiting: dict[str, int], replayed: int = 0, admin: bool 
     return Router({("GET", "/api/dead-letters/"): listing, ("DELETE", "/api/dead-letters/"): purge})
 
 
-def test_cleanup_lists_then_purges_the_dead_letters() -> None:
-    gateway = dead_letter_gateway({"workflow": 2, "auth": 1}, replayed=4)
-    result = run(gateway, "--action=cleanup")
+def retention_gateway(admin: bool = True) -> Router:
+    """The housekeeping endpoint: two failed tasks and a report past retention, until run."""
+    store = {"failed_tasks": (2, 300, 0, 0), "reports": (1, 40, 2, 5000)}
+
+    def cleanup(request: httpx.Request) -> httpx.Response:
+        if not admin:
+            return problem(403, "Forbidden", "this action needs one of: admin")
+        dry_run = request.url.params.get("dry_run") != "false"
+        sweeps = [
+            {
+                "job": "failed_task_cleanup" if kind == "failed_tasks" else "system_cleanup",
+                "kind": kind,
+                "description": kind,
+                "retention_seconds": 30 * 86400,
+                "cutoff": "2026-10-29T12:00:00Z",
+                "rows": rows,
+                "bytes": size,
+                "files": files,
+                "file_bytes": file_bytes,
+                "left": 0,
+            }
+            for kind, (rows, size, files, file_bytes) in store.items()
+        ]
+        if not dry_run:
+            for kind in store:
+                store[kind] = (0, 0, 0, 0)
+        return httpx.Response(
+            200, json={"dry_run": dry_run, "at": "2026-11-28T12:00:00Z", "sweeps": sweeps}
+        )
+
+    return Router({("POST", "/api/housekeeping/cleanup/"): cleanup})
+
+
+def test_cleanup_dry_run_shows_counts_and_bytes_of_each_sweep_and_removes_nothing() -> None:
+    gateway = retention_gateway()
+    result = run(gateway, "--action=cleanup", "--dry-run")
 
     assert result.exit_code == 0, result.output
-    assert cells(result.stdout, " workflow ") == ["workflow", "2"]
+    (request,) = gateway.sent("POST")
+    assert request.url.params["dry_run"] == "true"
+    assert cells(result.stdout, "failed_tasks") == [
+        "failed_task_cleanup",
+        "failed_tasks",
+        "30d",
+        "2",
+        "300",
+        "0",
+        "0",
+    ]
+    assert cells(result.stdout, "reports")[3:] == ["1", "40", "2", "5000"]
+    assert "3 row(s), 5.2 KiB would be removed" in result.stdout
+    assert "nothing was removed" in result.stdout
+    again = run(gateway, "--action=cleanup", "--dry-run", "--json")
+    assert json.loads(again.stdout)["sweeps"][0]["rows"] == 2
+
+
+def test_cleanup_runs_the_retention_cleanup_on_the_gateway() -> None:
+    gateway = retention_gateway()
+    result = run(gateway, "--action=cleanup", "--json")
+
+    assert result.exit_code == 0, result.output
+    (request,) = gateway.sent("POST")
+    assert request.url.params["dry_run"] == "false"
+    answer = json.loads(result.stdout)
+    assert answer["dry_run"] is False
+    assert {s["kind"]: s["rows"] for s in answer["sweeps"]} == {"failed_tasks": 2, "reports": 1}
+
+
+def test_cleanup_with_a_key_that_is_not_admin_shows_the_403() -> None:
+    gateway = retention_gateway(admin=False)
+    result = run(gateway, "--action=cleanup", "--dry-run")
+
+    assert result.exit_code == 1
+    assert "Forbidden: this action needs one of: admin (HTTP 403)" in result.stderr
+    assert_no_traceback(result)
+
+
+def test_cleanup_of_one_queue_lists_then_purges_its_dead_letters() -> None:
+    gateway = dead_letter_gateway({"workflow": 2, "auth": 1})
+    result = run(gateway, "--action=cleanup", "--queue=auth")
+
+    assert result.exit_code == 0, result.output
     assert cells(result.stdout, " auth ") == ["auth", "1"]
-    assert cells(result.stdout, "(already replayed)") == ["(already replayed)", "4"]
-    assert "removed 7 dead letter(s)" in result.stdout
+    assert "removed 1 dead letter(s) on queue auth" in result.stdout
     (delete,) = gateway.sent("DELETE")
-    assert "queue" not in delete.url.params
+    assert delete.url.params["queue"] == "auth"
 
 
-def test_cleanup_of_one_queue() -> None:
+def test_cleanup_of_one_queue_as_json() -> None:
     gateway = dead_letter_gateway({"workflow": 2, "auth": 1})
     result = run(gateway, "--action=cleanup", "--queue=auth", "--json")
 
@@ -582,32 +657,25 @@ def test_cleanup_of_one_queue() -> None:
     assert delete.url.params["queue"] == "auth"
 
 
-def test_cleanup_dry_run_lists_and_removes_nothing() -> None:
+def test_cleanup_dry_run_of_one_queue_lists_and_removes_nothing() -> None:
     gateway = dead_letter_gateway({"workflow": 2})
-    result = run(gateway, "--action=cleanup", "--dry-run")
+    result = run(gateway, "--action=cleanup", "--queue=workflow", "--dry-run")
 
     assert result.exit_code == 0, result.output
     assert gateway.sent("DELETE") == []
     assert "would DELETE" in result.stdout
-    assert "2 dead letter(s) would be removed; nothing was removed" in result.stdout
+    assert "2 dead letter(s) on queue workflow would be removed; nothing was removed" in (
+        result.stdout
+    )
 
 
-def test_cleanup_with_nothing_to_clean_deletes_nothing() -> None:
+def test_cleanup_of_an_empty_queue_deletes_nothing() -> None:
     gateway = dead_letter_gateway({})
-    result = run(gateway, "--action=cleanup")
+    result = run(gateway, "--action=cleanup", "--queue=workflow")
 
     assert result.exit_code == 0, result.output
-    assert "no dead letters; nothing to clean up" in result.stdout
+    assert "no dead letters on queue workflow; nothing to clean up" in result.stdout
     assert gateway.sent("DELETE") == []
-
-
-def test_cleanup_with_a_key_that_is_not_admin_shows_the_403() -> None:
-    gateway = dead_letter_gateway({"workflow": 2}, admin=False)
-    result = run(gateway, "--action=cleanup")
-
-    assert result.exit_code == 1
-    assert "Forbidden: this action needs one of: admin (HTTP 403)" in result.stderr
-    assert_no_traceback(result)
 
 
 # --action=status without --task-id

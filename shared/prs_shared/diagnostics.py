@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 from sqlalchemy import delete
@@ -54,19 +55,36 @@ INBOX_RETENTION = timedelta(days=7)
 RabbitMQ redelivers within minutes; a week covers replays of dead letters too."""
 
 
+class ServiceCleanup(Protocol):
+    """A service's own part of the hourly housekeeping: delete what it keeps past retention.
+
+    It runs in the tick's transaction (``ctx.session``), after the inbox is trimmed, and returns
+    what it removed; the keys are merged into the tick's result.
+    """
+
+    async def __call__(self, tick: ScheduleTick, ctx: HandlerContext) -> Mapping[str, Any]: ...
+
+
 async def handle_session_cleanup(
-    payload: ScheduleTick, ctx: HandlerContext, deps: None
+    payload: ScheduleTick, ctx: HandlerContext, deps: Sequence[ServiceCleanup]
 ) -> dict[str, Any]:
-    """The scheduler's hourly housekeeping tick: forget processed message ids past retention."""
+    """The scheduler's hourly housekeeping tick: forget processed message ids past retention,
+    then let the service delete what else it owns past its retention."""
     cutoff = payload.scheduled_for - INBOX_RETENTION
     result = await ctx.session.execute(delete(inbox).where(inbox.c.processed_at < cutoff))
-    return {"inbox_rows_removed": int(result.rowcount or 0)}  # type: ignore[attr-defined]
+    outcome: dict[str, Any] = {"inbox_rows_removed": int(result.rowcount or 0)}  # type: ignore[attr-defined]
+    for cleanup in deps:
+        outcome.update(await cleanup(payload, ctx))
+    return outcome
 
 
-def base_handlers() -> list[Handler[Any, Any]]:
-    """The handlers every service has; the head of each service's handler list."""
+def base_handlers(cleanups: Sequence[ServiceCleanup] = ()) -> list[Handler[Any, Any]]:
+    """The handlers every service has; the head of each service's handler list.
+
+    ``cleanups`` are the service's own parts of the hourly system cleanup.
+    """
     return [
         Handler(PING, handle_ping, None),
         Handler(CANCEL_TASK, handle_cancel, None),
-        Handler(SESSION_CLEANUP, handle_session_cleanup, None),
+        Handler(SESSION_CLEANUP, handle_session_cleanup, tuple(cleanups)),
     ]

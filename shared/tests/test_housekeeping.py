@@ -43,7 +43,7 @@ async def test_inbox_rows_older_than_retention_are_removed_and_newer_kept(tmp_pa
             attempt=1,
             queue="probe.events",
         )
-        result = await handle_session_cleanup(tick, ctx, None)
+        result = await handle_session_cleanup(tick, ctx, ())
     async with sessions() as session:
         left = set((await session.execute(select(inbox.c.message_id))).scalars())
     await engine.dispose()

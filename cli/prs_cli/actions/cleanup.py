@@ -1,7 +1,9 @@
-"""``--action=cleanup``: the seed's "cleanup failed tasks" — list the dead letters, then purge them.
+"""``--action=cleanup``: the seed's "cleanup failed tasks".
 
-Listing needs an operator key; purging needs an admin key (the gateway's 403 is shown as is).
-``--queue`` limits both to one queue, named as the listing shows it. ``--dry-run`` lists only.
+Without ``--queue``: the retention cleanup the scheduler runs hourly, planned (``--dry-run``) or
+run now — see :mod:`prs_cli.actions.retention`. With ``--queue``: every dead letter of that queue,
+listed, then purged whatever its age. Listing needs an operator key; purging needs an admin key
+(the gateway's 403 is shown as is). ``--dry-run`` lists only.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any
 
 from rich.table import Table
 
+from prs_cli.actions import retention
 from prs_cli.actions.context import ActionContext
 from prs_cli.client import GatewayClient
 from prs_cli.errors import GatewayError
@@ -19,6 +22,13 @@ DEAD_LETTERS_PATH = "/api/dead-letters/"
 
 
 def run(ctx: ActionContext) -> int:
+    """The retention cleanup, or with ``--queue`` that queue's dead letters."""
+    if not ctx.options.queue:
+        return retention.run(ctx)
+    return purge_dead_letters(ctx)
+
+
+def purge_dead_letters(ctx: ActionContext) -> int:
     """Count dead letters per queue and, unless ``--dry-run``, delete them."""
     queue = ctx.options.queue
     scope: dict[str, str | int] = {"queue": queue} if queue else {}

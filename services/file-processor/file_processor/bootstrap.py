@@ -10,12 +10,13 @@ import asyncio
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from file_processor import owners
+from file_processor.cleanup import UploadCleanup
 from file_processor.handlers import FileDeps, handle_process_file
 from file_processor.processing import Pipeline
 from file_processor.rejections import RejectionLog
@@ -89,13 +90,24 @@ def build_components(
     )
 
 
+def upload_cleanup(components: Components) -> UploadCleanup:
+    s = components.settings
+    return UploadCleanup(
+        upload_dir=s.resolved_upload_dir(),
+        rejections=components.rejections_engine,
+        processed_retention=timedelta(hours=s.retention_uploads_hours),
+        quarantine=timedelta(days=s.retention_quarantine_days),
+        batch_size=s.cleanup_batch_size,
+    )
+
+
 def handlers(components: Components) -> HandlerRegistry:
     """Every message the service handles, and the function that handles it."""
     deps = FileDeps(components.pipeline, components.rejections, components.clock)
     clock = components.clock
     return HandlerRegistry(
         [
-            *base_handlers(),
+            *base_handlers([upload_cleanup(components)]),
             Handler(PROCESS_FILE, handle_process_file, deps),
             # Whose users and deals are whose: handling the events binds the events queue to them.
             Handler(prs_events.USER_CREATED, owners.on_user, clock),

@@ -55,7 +55,24 @@ async def _process(command: ProcessFile, ctx: HandlerContext, deps: FileDeps) ->
     file_id = file_id_for(command, organization_id)
     existing = await ctx.session.scalar(select(StoredFile).where(StoredFile.file_id == file_id))
     if existing is not None:
-        # The same content for the same owner again: stored already, say so once more.
+        # The same content for the same owner again: stored already, say so once more. Its
+        # verdict is the stored file's (same SHA-256); recording it lets the system cleanup
+        # remove this upload as well.
+        ctx.session.add(
+            ScanResult(
+                message_id=str(ctx.envelope.id),
+                file_id=existing.file_id,
+                file_type=command.file_type,
+                sha256=upload.sha256,
+                original_filename=command.original_filename,
+                sniffed_type=existing.sniffed_type,
+                verdict="clean",
+                reason=None,
+                scanner="same content as the stored file",
+                scanned_at=deps.clock(),
+                upload_path=command.stored_path,
+            )
+        )
         _announce(command, ctx, existing.file_id, existing.variants)
         return _result(existing, duplicate=True)
     processed = await deps.pipeline.process(command, upload, file_id)
@@ -88,6 +105,7 @@ async def _process(command: ProcessFile, ctx: HandlerContext, deps: FileDeps) ->
             reason=None,
             scanner=processed.scanner,
             scanned_at=now,
+            upload_path=command.stored_path,
         )
     )
     await ctx.session.flush()
@@ -146,6 +164,7 @@ async def _reject(
             reason=refusal.reason,
             scanner=refusal.check,
             at=deps.clock(),
+            upload_path=command.stored_path,
         ),
         event,
     )

@@ -60,6 +60,9 @@ class ScanResult(Base):
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     scanner: Mapped[str] = mapped_column(String(100))
     scanned_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    upload_path: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    """The upload judged (relative to the upload directory); removed by the system cleanup."""
+    upload_removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class KnownOwner(Base):

@@ -41,6 +41,7 @@ class Rejection:
     reason: str
     scanner: str
     at: datetime
+    upload_path: str | None = None
 
 
 class RejectionLog:
@@ -78,6 +79,7 @@ class RejectionLog:
                         reason=rejection.reason[:2000],
                         scanner=rejection.scanner,
                         scanned_at=rejection.at,
+                        upload_path=rejection.upload_path,
                     )
                 )
                 await conn.execute(insert(outbox), outbox_rows([event], self._topology))

@@ -55,6 +55,28 @@ class FileProcessorSettings(ServiceSettings):
         description="clamd to scan with as well: unix:///run/clamav/clamd.ctl or "
         "tcp://host:3310; unset: the built-in scanner only.",
     )
+    retention_uploads_hours: float = Field(
+        default=1,
+        gt=0,
+        validation_alias="PRS_RETENTION_UPLOADS_HOURS",
+        description="An upload that was processed is deleted this long after (a redelivery of "
+        "its command within that time still finds it).",
+    )
+    retention_quarantine_days: float = Field(
+        default=7,
+        gt=0,
+        validation_alias="PRS_RETENTION_QUARANTINE_DAYS",
+        description="A rejected upload stays in quarantine (for inspection) this long, then is "
+        "deleted.",
+    )
+    cleanup_batch_size: int = Field(
+        default=1000,
+        ge=1,
+        le=100_000,
+        validation_alias="PRS_CLEANUP_BATCH_SIZE",
+        description="Uploads one system cleanup run deletes at most, per kind; the rest wait "
+        "for the next run.",
+    )
     clamd_timeout: float = Field(default=30.0, gt=0, validation_alias="PRS_CLAMD_TIMEOUT")
 
     def resolved_upload_dir(self) -> Path:

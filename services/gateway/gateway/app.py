@@ -15,6 +15,7 @@ from gateway.api.body_limit import BodyLimitMiddleware
 from gateway.api.routes import (
     dead_letters,
     health,
+    housekeeping,
     keys,
     monitoring,
     notifications,
@@ -25,6 +26,7 @@ from gateway.api.routes import (
 )
 from gateway.auth import Role, ensure_key
 from gateway.broker_view import REGISTRY_CONSUMER, queue_names
+from gateway.cleanup import Housekeeping, handle_failed_task_cleanup
 from gateway.dead_letters import archive_subscriptions
 from gateway.ratelimit import RateLimiter
 from gateway.registry import registry_subscription
@@ -32,7 +34,8 @@ from gateway.settings import GatewaySettings
 from gateway.state import GatewayState, KeyCache
 from prs_shared.dev_key import write_dev_key
 from prs_shared.diagnostics import base_handlers
-from prs_shared.messaging.handlers import HandlerRegistry
+from prs_shared.messaging.handlers import Handler, HandlerRegistry
+from prs_shared.messaging.schedule import FAILED_TASK_CLEANUP
 from prs_shared.messaging.subscription import Subscription
 from prs_shared.service import ServiceHost
 from prs_shared.storage import LocalFileStore
@@ -51,9 +54,18 @@ def gateway_subscriptions(host: ServiceHost) -> list[Subscription]:
 
 
 def build_host(settings: GatewaySettings) -> ServiceHost:
+    housekeeping = Housekeeping.from_settings(
+        settings, LocalFileStore(settings.resolved_file_store_dir())
+    )
+    handlers = HandlerRegistry(
+        [
+            *base_handlers([housekeeping.system_cleanup]),
+            Handler(FAILED_TASK_CLEANUP, handle_failed_task_cleanup, housekeeping),
+        ]
+    )
     return ServiceHost(
         settings,
-        handlers=HandlerRegistry(base_handlers()),
+        handlers=handlers,
         command_queues=COMMAND_QUEUES,
         migrations=MIGRATIONS,
         subscriptions=gateway_subscriptions,
@@ -117,5 +129,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(dead_letters.router)
     app.include_router(notifications.router)
     app.include_router(keys.router)
+    app.include_router(housekeeping.router)
     console.mount(app, settings)
     return app

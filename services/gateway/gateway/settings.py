@@ -28,6 +28,59 @@ class GatewaySettings(ServiceSettings):
         validation_alias="PRS_RESULT_RETENTION_SECONDS",
         description="How long a finished task keeps its result before it reads as EXPIRED.",
     )
+    retention_failed_days: float = Field(
+        default=30,
+        gt=0,
+        validation_alias="PRS_RETENTION_FAILED_DAYS",
+        description="FAILED and DEAD_LETTERED tasks, and archived dead letters, older than this "
+        "are deleted by the hourly failed-task cleanup.",
+    )
+    retention_tasks_days: float = Field(
+        default=30,
+        gt=0,
+        validation_alias="PRS_RETENTION_TASKS_DAYS",
+        description="SUCCEEDED and CANCELLED tasks older than this are deleted by the hourly "
+        "system cleanup.",
+    )
+    retention_idempotency_hours: float = Field(
+        default=24,
+        gt=0,
+        validation_alias="PRS_RETENTION_IDEMPOTENCY_HOURS",
+        description="How long an Idempotency-Key is remembered.",
+    )
+    retention_notifications_days: float = Field(
+        default=90,
+        gt=0,
+        validation_alias="PRS_RETENTION_NOTIFICATIONS_DAYS",
+        description="Notification-log rows older than this are deleted.",
+    )
+    retention_reports_days: float = Field(
+        default=90,
+        gt=0,
+        validation_alias="PRS_RETENTION_REPORTS_DAYS",
+        description="Audit reports older than this are deleted, with their files.",
+    )
+    retention_heartbeats_days: float = Field(
+        default=7,
+        gt=0,
+        validation_alias="PRS_RETENTION_HEARTBEATS_DAYS",
+        description="Heartbeat rows of workers silent for longer than this are deleted.",
+    )
+    cleanup_batch_size: int = Field(
+        default=1000,
+        ge=1,
+        le=100_000,
+        validation_alias="PRS_CLEANUP_BATCH_SIZE",
+        description="Rows one cleanup statement deletes at most.",
+    )
+    cleanup_max_batches: int = Field(
+        default=20,
+        ge=1,
+        le=10_000,
+        validation_alias="PRS_CLEANUP_MAX_BATCHES",
+        description="Statements per kind of row and per cleanup run; what is left waits for the "
+        "next run.",
+    )
 
     upload_dir: Path | None = Field(
         default=None,

@@ -62,7 +62,8 @@ class TaskStatusResponse(BaseModel):
     task_type: str
     status: TaskStatus
     successful: bool | None = Field(
-        description="True when SUCCEEDED, false when it ended otherwise, null while pending."
+        description="True when it SUCCEEDED, false when it ended otherwise, null while pending; "
+        "kept once the status reads EXPIRED (the result is dropped, the outcome stays)."
     )
     result: dict[str, Any] | None
     error: str | None

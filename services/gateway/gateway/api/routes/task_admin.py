@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import FileResponse
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from gateway.api.accept import status_url
 from gateway.api.deps import (
@@ -61,7 +61,7 @@ async def list_tasks(
     if org is not None:
         conditions.append(Task.organization_id == org)
     if status_ is not None:
-        conditions.append(Task.status == status_.value)
+        conditions.extend(_reads_as(status_, state.settings.result_retention_seconds))
     if task_type:
         conditions.append(Task.task_type == task_type)
     if queue:
@@ -89,6 +89,24 @@ async def list_tasks(
         limit=limit,
         offset=offset,
     )
+
+
+def _reads_as(status_: TaskStatus, retention_seconds: int) -> list[Any]:
+    """Conditions for tasks whose status reads ``status_`` (as ``to_response`` shows it).
+
+    EXPIRED is not stored: a finished task reads so once its result's retention is over, and
+    then no longer reads as the status it ended with.
+    """
+    cutoff = utcnow() - timedelta(seconds=retention_seconds)
+    if status_ == TaskStatus.EXPIRED:
+        finished = [s.value for s in TaskStatus if s.terminal and s != TaskStatus.EXPIRED]
+        return [Task.status.in_(finished), Task.finished_at <= cutoff]
+    if status_.terminal:
+        return [
+            Task.status == status_.value,
+            or_(Task.finished_at.is_(None), Task.finished_at > cutoff),
+        ]
+    return [Task.status == status_.value]
 
 
 async def visible_task(session: SessionDep, principal: CurrentPrincipal, task_id: UUID) -> Task:

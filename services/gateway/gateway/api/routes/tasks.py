@@ -76,11 +76,11 @@ def to_response(task: Task, retention_seconds: int) -> TaskStatusResponse:
         task.finished_at + timedelta(seconds=retention_seconds) if task.finished_at else None
     )
     result = task.result
+    # The outcome is decided by the stored status; expiry only drops the result. A task that
+    # succeeded still reads successful=true once EXPIRED, and its error (if any) is kept.
+    successful = (current == TaskStatus.SUCCEEDED) if current.terminal else None
     if expires_at is not None and expires_at <= utcnow() and current.terminal:
         current, result = TaskStatus.EXPIRED, None
-    successful = None
-    if current.terminal:
-        successful = current == TaskStatus.SUCCEEDED
     return TaskStatusResponse(
         task_id=UUID(task.task_id),
         task_type=task.task_type,

@@ -31,6 +31,7 @@ from gateway.models import (
     SentNotification,
     ServiceHeartbeat,
     Task,
+    TaskEvent,
 )
 from gateway.settings import GatewaySettings
 from prs_shared.messaging.handlers import HandlerContext
@@ -59,6 +60,8 @@ class Sweep:
     only: tuple[ColumnElement[bool], ...] = ()
     files: InstrumentedAttribute[Any] | None = None
     """A JSON object of file-store keys (format → key) deleted with the row."""
+    belonging: tuple[InstrumentedAttribute[Any], ...] = ()
+    """Columns of other tables naming the row's (one-column) key: their rows go with it."""
 
 
 def sweeps(settings: GatewaySettings) -> tuple[Sweep, ...]:
@@ -75,6 +78,7 @@ def sweeps(settings: GatewaySettings) -> tuple[Sweep, ...]:
             failed,
             (Task.payload, Task.result, Task.error),
             (Task.status.in_([TaskStatus.FAILED.value, TaskStatus.DEAD_LETTERED.value]),),
+            belonging=(TaskEvent.task_id,),
         ),
         Sweep(
             # Replayed or not: a dead letter younger than the retention is never touched.
@@ -97,6 +101,7 @@ def sweeps(settings: GatewaySettings) -> tuple[Sweep, ...]:
             timedelta(days=settings.retention_tasks_days),
             (Task.payload, Task.result, Task.error),
             (Task.status.in_([TaskStatus.SUCCEEDED.value, TaskStatus.CANCELLED.value]),),
+            belonging=(TaskEvent.task_id,),
         ),
         Sweep(
             "idempotency_keys",
@@ -298,6 +303,11 @@ class Housekeeping:
                 width = len(sweep.key)
                 keys = [tuple(row[1 : 1 + width]) for row in batch]
                 await session.execute(delete(sweep.model).where(tuple_(*sweep.key).in_(keys)))
+                for column in sweep.belonging:
+                    # The task's history goes with the task.
+                    await session.execute(
+                        delete(column.class_).where(column.in_([key[0] for key in keys]))
+                    )
             if len(batch) < limit:
                 break
         remaining = await session.scalar(

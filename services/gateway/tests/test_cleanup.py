@@ -20,6 +20,7 @@ from gateway.models import (
     SentNotification,
     ServiceHeartbeat,
     Task,
+    TaskEvent,
 )
 from gateway.state import GatewayState
 from prs_shared.messaging.catalog import MessageSpec
@@ -50,6 +51,12 @@ def task(task_id: str, status: str, age: timedelta, now: datetime) -> Task:
         queued_at=at,
         finished_at=at,
         updated_at=at,
+    )
+
+
+def history(task_id: str, now: datetime) -> TaskEvent:
+    return TaskEvent(
+        event_id=str(uuid.uuid4()), task_id=task_id, at=now, status="QUEUED", attempt=0
     )
 
 
@@ -106,6 +113,7 @@ async def test_failed_task_cleanup_removes_failed_tasks_and_dead_letters_past_re
         dead_letter("dl-old-replayed", OLD, now, replayed=True),
         dead_letter("dl-young-waiting", YOUNG, now, replayed=False),
         dead_letter("dl-young-replayed", YOUNG, now, replayed=True),
+        *(history(ids(name), now) for name in ("failed-old", "failed-young")),
     )
     await tick(gateway, FAILED_TASK_CLEANUP, "failed_task_cleanup", now)
 
@@ -115,6 +123,8 @@ async def test_failed_task_cleanup_removes_failed_tasks_and_dead_letters_past_re
     await eventually(swept, message="old FAILED task deleted")
     assert await keys_of(gateway, Task.task_id) == {ids("failed-young"), ids("succeeded-old")}
     assert await keys_of(gateway, DeadLetter.id) == {"dl-young-waiting", "dl-young-replayed"}
+    # A deleted task's history goes with it; a kept task keeps its own.
+    assert await keys_of(gateway, TaskEvent.task_id) == {ids("failed-young")}
 
 
 async def test_system_cleanup_removes_the_gateways_old_rows_and_report_files_and_keeps_young(

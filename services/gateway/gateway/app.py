@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from gateway import console
 from gateway.acceptor import TaskAcceptor
-from gateway.api import problems
+from gateway.api import docs, openapi, problems
 from gateway.api.body_limit import BodyLimitMiddleware
 from gateway.api.routes import (
     dead_letters,
@@ -100,8 +100,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         version="0.1.0",
         description="Queue background tasks of the Payment Receiving System and follow them.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     problems.install(app)
+    docs.install(app)
+    openapi.install(app)
     app.add_middleware(
         BodyLimitMiddleware,
         json_bytes=settings.max_json_bytes,

@@ -8,6 +8,7 @@ from uuid import UUID
 from fastapi import Request
 from pydantic import BaseModel
 
+from gateway.api.openapi import PROBLEM_CONTENT
 from gateway.api.problems import Problem
 from gateway.api.schemas import QueuedResponse
 from gateway.auth import Principal
@@ -22,6 +23,10 @@ ACCEPTED: dict[int | str, dict[str, Any]] = {
     413: {"description": "The body is larger than PRS_MAX_JSON_BYTES."},
     422: {"description": "Invalid body; the problem names the fields."},
     429: {"description": "Queuing rate limit reached; see Retry-After."},
+    503: {
+        "description": "The broker did not confirm the command; nothing was queued.",
+        "content": PROBLEM_CONTENT,
+    },
 }
 
 

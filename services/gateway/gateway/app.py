@@ -12,6 +12,7 @@ from gateway import console
 from gateway.acceptor import TaskAcceptor
 from gateway.api import docs, openapi, problems
 from gateway.api.body_limit import BodyLimitMiddleware
+from gateway.api.http_metrics import HttpMetricsMiddleware
 from gateway.api.routes import (
     dead_letters,
     health,
@@ -122,4 +123,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(notifications.router)
     app.include_router(keys.router)
     console.mount(app, settings)
+    # Added last, so outermost: requests refused by the other middlewares are counted too.
+    app.add_middleware(HttpMetricsMiddleware, document=app.openapi)
     return app

@@ -23,6 +23,7 @@ from gateway.api.routes import (
     queueing,
     task_admin,
     tasks,
+    webhooks,
 )
 from gateway.auth import Role, ensure_key
 from gateway.broker_view import REGISTRY_CONSUMER, queue_names
@@ -121,6 +122,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(processes.router)
     app.include_router(dead_letters.router)
     app.include_router(notifications.router)
+    app.include_router(webhooks.router)
     app.include_router(keys.router)
     console.mount(app, settings)
     # Added last, so outermost: requests refused by the other middlewares are counted too.

@@ -46,6 +46,8 @@ def install(app: FastAPI) -> None:
             swagger_js_url=_asset(request, "swagger-ui-bundle.js"),
             swagger_css_url=_asset(request, "swagger-ui.css"),
             swagger_favicon_url=_asset(request, "favicon.png"),
+            # Swagger UI otherwise shows a badge fetched from validator.swagger.io.
+            swagger_ui_parameters={"validatorUrl": None},
         )
 
     @app.get(OAUTH2_REDIRECT, include_in_schema=False)

@@ -25,7 +25,9 @@ PROBLEM_CONTENT: dict[str, Any] = {PROBLEM_JSON: {"schema": {"$ref": PROBLEM_REF
 class FieldProblem(BaseModel):
     field: str = Field(description="Dotted path of the invalid field ('' for the whole body).")
     message: str
-    type: str = Field(description="pydantic's error type, e.g. 'missing' or 'url_scheme'.")
+    type: str | None = Field(
+        default=None, description="pydantic's error type (e.g. 'missing'), when pydantic found it."
+    )
 
 
 class Problem(BaseModel):
@@ -40,12 +42,13 @@ class Problem(BaseModel):
                     "title": "Invalid request",
                     "status": 422,
                     "instance": "/api/webhooks/",
-                    "detail": "invalid field(s): url (URL scheme should be 'http' or 'https')",
+                    "detail": "invalid field(s): url "
+                    "(Value error, the URL needs an http or https scheme)",
                     "errors": [
                         {
                             "field": "url",
-                            "message": "URL scheme should be 'http' or 'https'",
-                            "type": "url_scheme",
+                            "message": "Value error, the URL needs an http or https scheme",
+                            "type": "value_error",
                         }
                     ],
                 }
@@ -59,7 +62,7 @@ class Problem(BaseModel):
     instance: str = Field(description="The request's path.")
     detail: str | None = None
     errors: list[FieldProblem] | None = Field(
-        default=None, description="On 422: every invalid field."
+        default=None, description="Every invalid field, when the problem is about fields."
     )
 
 

@@ -105,6 +105,13 @@ def test_emails_log_and_signed_webhooks_through_the_running_services(stack: Stac
             assert {"password_reset", "verification_approved"} <= kinds
             assert all(e["status"] == "sent" for e in log)
 
+            # The registration as the notifier answered it, listed for its organization.
+            hooks = http.get("/api/webhooks/", params={"organization_id": org}).json()["items"]
+            assert [h["url"] for h in hooks] == [f"http://127.0.0.1:{server.server_port}/prs"]
+            assert hooks[0]["event_types"] == ["deal.verified"]
+            assert hooks[0]["endpoint_id"]
+            assert "secret" not in hooks[0]
+
         headers, body = wait_for(
             "signed webhook delivery", lambda: Receiver.received[:1], stack, timeout=30
         )[0]

@@ -178,9 +178,20 @@ def test_a_scoped_key_reaches_only_its_own_organization_in_every_service(stack: 
         ),
         ("deal_attachment", "deal_id", mine, their, nobody, "deal_attachments"),
     ):
-        ours.until_succeeded(
+        done = ours.until_succeeded(
             lambda t=file_type, f=field, o=own: ours.upload(t, f, o), lambda r: True
         )
+        # Every variant downloads through the task for its organization, and for no other.
+        downloads = done["result"]["downloads"]
+        assert set(downloads) == set(done["result"]["variants"])
+        for url in downloads.values():
+            mine_file = ours.get(url)
+            assert mine_file.status_code == 200, mine_file.text
+            assert mine_file.content
+            assert theirs_key.get(url).status_code == 404
+        if file_type == "profile_picture":
+            by_size = ours.get(downloads["medium"].replace("=medium", "=256"))
+            assert by_size.content == ours.get(downloads["medium"]).content
         theirs_state, nobody_state = ours.wait(
             ours.upload(file_type, field, other), ours.upload(file_type, field, missing)
         )

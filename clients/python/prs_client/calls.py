@@ -275,6 +275,11 @@ def register_webhook(
     return _queue("/api/webhooks/", body, idempotency_key)
 
 
+def list_webhooks(*, organization_id: str | None = None) -> Call[dict[str, Any]]:
+    """Registered webhooks (``items``, ``total``) as the notifier accepted them; no secrets."""
+    return Call("GET", "/api/webhooks/", _json, params=_clean({"organization_id": organization_id}))
+
+
 def queue_diagnostic(
     services: list[str] | None = None, *, note: str | None = None
 ) -> Call[DiagnosticResponse]:
@@ -337,9 +342,12 @@ def retry(task_id: TaskRef) -> Call[QueuedResponse]:
     return Call("POST", f"{TASKS}/{UUID(str(task_id))}/retry/", _model(QueuedResponse))
 
 
-def download(task_id: TaskRef, *, format: str | None = None) -> Call[Download]:
-    """The file a finished task produced: an invoice PDF, or a report in ``format``."""
-    params = _clean({"format": format})
+def download(
+    task_id: TaskRef, *, format: str | None = None, variant: str | None = None
+) -> Call[Download]:
+    """The file a finished task produced: an invoice PDF, a report in ``format``, or a processed
+    file's ``variant`` (a name of its result's ``variants``, or a size such as ``"256"``)."""
+    params = _clean({"format": format, "variant": variant})
     return Call("GET", f"{TASKS}/{UUID(str(task_id))}/download/", _download, params=params)
 
 

@@ -183,7 +183,17 @@ class Pipeline:
                 rendered = await self._run(render, upload.data, kind, self.max_image_pixels)
             except imaging.ImageRefused as exc:
                 raise FileRefused(str(exc), "pillow", upload.sniffed.mime) from None
-            details = {"width": rendered.width, "height": rendered.height}
+            # The side in pixels of each resized variant, so that a caller can ask for "256".
+            sizes = (
+                imaging.PROFILE_SIZES
+                if command.file_type == PROFILE_PICTURE
+                else {"preview": imaging.PREVIEW_SIZE}
+            )
+            details = {
+                "width": rendered.width,
+                "height": rendered.height,
+                "variant_sizes": dict(sizes),
+            }
             return rendered.outputs, details
         if kind == PDF:
             try:

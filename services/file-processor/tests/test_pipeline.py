@@ -38,9 +38,9 @@ async def test_profile_picture_gets_three_square_webp_variants_upright_and_witho
     processed = await run(pipeline, command)
 
     assert processed.sniffed.mime == "image/jpeg"
-    assert processed.details == {"width": 800, "height": 1200}
-    assert set(processed.variants) == {"thumbnail", "medium", "large"}
     sizes = {"thumbnail": 64, "medium": 256, "large": 512}
+    assert processed.details == {"width": 800, "height": 1200, "variant_sizes": sizes}
+    assert set(processed.variants) == {"thumbnail", "medium", "large"}
     for name, key in processed.variants.items():
         assert key == f"profile_pictures/u-1/{processed.file_id}/{name}.webp"
         image = opened(store, key)

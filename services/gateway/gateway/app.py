@@ -10,8 +10,9 @@ from fastapi import FastAPI
 
 from gateway import console
 from gateway.acceptor import TaskAcceptor
-from gateway.api import problems
+from gateway.api import docs, openapi, problems
 from gateway.api.body_limit import BodyLimitMiddleware
+from gateway.api.http_metrics import HttpMetricsMiddleware
 from gateway.api.routes import (
     dead_letters,
     health,
@@ -23,6 +24,7 @@ from gateway.api.routes import (
     queueing,
     task_admin,
     tasks,
+    webhooks,
 )
 from gateway.auth import Role, ensure_key
 from gateway.broker_view import REGISTRY_CONSUMER, queue_names
@@ -112,8 +114,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         version="0.1.0",
         description="Queue background tasks of the Payment Receiving System and follow them.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     problems.install(app)
+    docs.install(app)
+    openapi.install(app)
     app.add_middleware(
         BodyLimitMiddleware,
         json_bytes=settings.max_json_bytes,
@@ -128,7 +134,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(processes.router)
     app.include_router(dead_letters.router)
     app.include_router(notifications.router)
+    app.include_router(webhooks.router)
     app.include_router(keys.router)
     app.include_router(housekeeping.router)
     console.mount(app, settings)
+    # Added last, so outermost: requests refused by the other middlewares are counted too.
+    app.add_middleware(HttpMetricsMiddleware, document=app.openapi)
     return app

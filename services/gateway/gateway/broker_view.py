@@ -29,7 +29,6 @@ class QueueStat:
     name: str
     messages: int | None
     consumers: int | None
-    dead_letters: int | None
 
 
 def queue_names(topology: Topology) -> list[str]:
@@ -44,13 +43,12 @@ async def queue_stats(connection: AbstractConnection, topology: Topology) -> lis
     try:
         for name in queue_names(topology):
             main, channel = await _peek(connection, channel, name)
-            dlq, channel = await _peek(connection, channel, topology.dlq(name))
+            # No peek at <queue>.dlq: the archive drains it at once (dead_letter_counts counts).
             stats.append(
                 QueueStat(
                     name=name,
                     messages=main[0] if main else None,
                     consumers=main[1] if main else None,
-                    dead_letters=dlq[0] if dlq else None,
                 )
             )
     finally:

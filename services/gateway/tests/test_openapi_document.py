@@ -37,3 +37,32 @@ def test_every_operation_has_a_summary_and_an_example() -> None:
                 missing.append(f"{method.upper()} {path}")
     assert operations >= 25
     assert missing == []
+
+
+def test_every_error_response_is_documented_as_a_problem() -> None:
+    document = create_app(GatewaySettings(admin_api_key=None)).openapi()
+    problem = document["components"]["schemas"]["Problem"]
+    assert {"title", "status", "instance"} <= set(problem["required"])
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    errors = 0
+    for path, methods in document["paths"].items():
+        for method, operation in methods.items():
+            responses = operation["responses"]
+            if operation.get("security"):
+                assert "401" in responses, (method, path)
+            for status, response in responses.items():
+                if status.startswith("4"):
+                    errors += 1
+                    content = response.get("content", {})
+                    assert list(content) == ["application/problem+json"], (method, path, status)
+                    schema = content["application/problem+json"]["schema"]
+                    assert schema == {"$ref": "#/components/schemas/Problem"}
+    assert errors >= 50
+
+
+def test_the_document_names_the_broker_refusal_of_a_queued_task_as_a_problem() -> None:
+    document = create_app(GatewaySettings(admin_api_key=None)).openapi()
+    refused = document["paths"]["/api/background-tasks/queue-deal-processing/"]["post"]["responses"]
+    assert "application/problem+json" in refused["503"]["content"]
+    ready = document["paths"]["/readyz"]["get"]["responses"]["503"]
+    assert "application/problem+json" not in ready.get("content", {})

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from typing import Literal, get_args
+from urllib.parse import urlsplit
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, field_validator
 
 from prs_shared.messaging import catalog
 from prs_shared.messaging.messages import Message
@@ -56,6 +57,20 @@ class RegisterWebhook(Message):
         min_length=24, max_length=256, description="Shared secret that signs every delivery."
     )
     active: bool = Field(default=True, description="False stops deliveries to the endpoint.")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url_with_a_host(cls, value: str) -> str:
+        # Refused here, so the caller hears of a mistyped URL as a 422 naming the field instead
+        # of finding its registration dead-lettered later.
+        if any(c.isspace() or ord(c) < 32 for c in value):
+            raise ValueError("the URL must not contain spaces or control characters")
+        parts = urlsplit(value)
+        if parts.scheme.lower() not in ("http", "https"):
+            raise ValueError("the URL needs an http or https scheme")
+        if not parts.hostname:
+            raise ValueError("the URL needs a host")
+        return value
 
 
 REGISTER_WEBHOOK = catalog.command(

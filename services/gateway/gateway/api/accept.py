@@ -9,6 +9,7 @@ from uuid import UUID
 from fastapi import Depends, Header, Request
 from pydantic import BaseModel
 
+from gateway.api.openapi import PROBLEM_CONTENT
 from gateway.api.problems import Problem
 from gateway.api.schemas import QueuedResponse
 from gateway.auth import Principal
@@ -28,6 +29,10 @@ ACCEPTED: dict[int | str, dict[str, Any]] = {
         "request; the problem names the fields."
     },
     429: {"description": "Queuing rate limit reached; see Retry-After."},
+    503: {
+        "description": "The broker did not confirm the command; nothing was queued.",
+        "content": PROBLEM_CONTENT,
+    },
 }
 
 

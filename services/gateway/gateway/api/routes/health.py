@@ -10,6 +10,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from gateway.api.deps import StateDep
+from gateway.broker_view import queue_names
+from gateway.dead_letter_counts import refresh_gauge
 
 router = APIRouter(tags=["health"])
 
@@ -67,6 +69,8 @@ async def readyz(state: StateDep) -> JSONResponse:
         }
     },
 )
-async def metrics() -> Response:
-    """Prometheus metrics of this gateway process."""
+async def metrics(state: StateDep) -> Response:
+    """Prometheus metrics of this gateway process, and the dead letters waiting in its archive."""
+    async with state.host.sessions() as session:
+        await refresh_gauge(session, queue_names(state.host.topology))
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

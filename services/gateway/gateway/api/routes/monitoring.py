@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from gateway.api.deps import CurrentPrincipal, SessionDep, StateDep
 from gateway.broker_view import queue_stats
+from gateway.dead_letter_counts import waiting_by_queue
 from gateway.models import ServiceHeartbeat, Task
 from prs_shared.messaging.envelope import utcnow
 from prs_shared.messaging.messages import TaskStatus
@@ -39,7 +40,10 @@ class QueueView(BaseModel):
     name: str
     ready: int | None = Field(description="Messages waiting (Celery's reserved, broker side).")
     consumers: int | None
-    dead_letters_waiting: int | None = Field(description="In the DLQ, not yet archived.")
+    dead_letters_waiting: int | None = Field(
+        description="Dead letters of this queue archived and not replayed (the caller's "
+        "organization's only, for a scoped key): what /api/dead-letters/ lists."
+    )
     in_flight: int = Field(description="Tasks STARTED or RETRYING on this queue.")
     completed_per_minute: float = Field(description="Finished tasks per minute, last 5 minutes.")
 
@@ -91,6 +95,7 @@ async def queues(
             select(Task.queue, func.count()).where(Task.finished_at >= since).group_by(Task.queue)
         )
     )
+    waiting = await waiting_by_queue(session, principal.organization_id)
     prefix = state.host.topology.namespace
     views = []
     for s in stats:
@@ -100,7 +105,7 @@ async def queues(
                 name=base,
                 ready=s.messages,
                 consumers=s.consumers,
-                dead_letters_waiting=s.dead_letters,
+                dead_letters_waiting=waiting.get(s.name, 0),
                 in_flight=in_flight.get(base, 0),
                 completed_per_minute=round(done.get(base, 0) / (RATE_WINDOW.seconds / 60), 2),
             )

@@ -1,31 +1,17 @@
-"""The notification log and webhook registration."""
+"""The notification log: what the notifier reports it emailed."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
-from gateway.api.accept import ACCEPTED, IDEMPOTENT, accept
-from gateway.api.deps import (
-    CurrentPrincipal,
-    QueuingPrincipal,
-    SessionDep,
-    StateDep,
-    effective_organization,
-    require,
-)
-from gateway.api.problems import invalid
-from gateway.api.schemas import QueuedResponse
-from gateway.auth import Role
+from gateway.api.deps import CurrentPrincipal, SessionDep
 from gateway.models import SentNotification
-from prs_shared.messaging.common import Identifier
-from prs_shared.messaging.envelope import Priority
 from prs_shared.messaging.notifications import NotificationType
-from prs_shared.messaging.webhooks import REGISTER_WEBHOOK, RegisterWebhook
 
 router = APIRouter(prefix="/api", tags=["notifications"])
 
@@ -107,44 +93,4 @@ async def notification_log(
             for r in rows
         ],
         total=int(total or 0),
-    )
-
-
-class RegisterWebhookRequest(RegisterWebhook):
-    model_config = ConfigDict(extra="forbid")
-
-    organization_id: Identifier | None = Field(
-        default=None, description="Only for keys not scoped to one organization."
-    )
-
-
-@router.post(
-    "/webhooks/",
-    status_code=status.HTTP_202_ACCEPTED,
-    responses=ACCEPTED,
-    dependencies=[require(Role.OPERATOR), IDEMPOTENT],
-)
-async def register_webhook(
-    body: RegisterWebhookRequest,
-    request: Request,
-    principal: QueuingPrincipal,
-    state: StateDep,
-) -> QueuedResponse:
-    """Register (or update) an HTTPS endpoint of an organization for chosen deal events."""
-    org = effective_organization(principal, body.organization_id)
-    if org is None:
-        raise invalid(
-            [{"field": "organization_id", "message": "required: a webhook belongs to one"}]
-        )
-    payload = RegisterWebhook(
-        url=body.url, event_types=body.event_types, secret=body.secret, active=body.active
-    )
-    return await accept(
-        state=state,
-        request=request,
-        principal=principal,
-        type_=REGISTER_WEBHOOK.type,
-        payload=payload,
-        priority=Priority.MEDIUM,
-        organization_id=org,
     )

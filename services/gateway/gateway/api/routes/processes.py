@@ -272,7 +272,7 @@ async def download_report(
 )
 async def get_system_health(state: StateDep, principal: CurrentPrincipal) -> JSONResponse:
     """Database, broker (queue depths, consumers), service heartbeats, disk space and SMTP."""
-    report = await system_health(state)
+    report = await system_health(state, principal.organization_id)
     return JSONResponse(report, status_code=503 if report["status"] == "unhealthy" else 200)
 
 

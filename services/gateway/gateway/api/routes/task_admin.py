@@ -20,6 +20,7 @@ from gateway.api.deps import (
     require,
     visible,
 )
+from gateway.api.downloads import file_variants
 from gateway.api.problems import Problem
 from gateway.api.routes.tasks import to_response
 from gateway.api.schemas import CancelResponse, QueuedResponse, TaskPage
@@ -214,7 +215,8 @@ async def requeue(session: SessionDep, state: StateDep, task: Task, by: str | No
     responses={
         **_NOT_FOUND,
         200: {
-            "description": "The file the task produced (an invoice PDF, a report).",
+            "description": "The file the task produced (an invoice PDF, a report), or one "
+            "variant of a processed file (an image size, a stored attachment).",
             "content": {"application/pdf": {"example": "%PDF-1.7 ..."}},
         },
     },
@@ -225,17 +227,51 @@ async def download_result(
     principal: CurrentPrincipal,
     state: StateDep,
     format: Annotated[str | None, Query(pattern="^(json|csv|html|pdf)$")] = None,
+    variant: Annotated[
+        str | None,
+        Query(
+            pattern="^[a-z0-9_]{1,40}$",
+            description="A processed file's variant: its name in the result's variants "
+            "(large, medium, thumbnail, original, preview) or its side in pixels (256).",
+        ),
+    ] = None,
 ) -> FileResponse:
-    """Download the file a finished task produced (result ``file_key``, or ``files[format]``)."""
+    """Download the file a finished task produced (``file_key``, ``files[format]`` or a
+    processed file's ``variants[variant]``; the result's ``downloads`` lists them)."""
     task = await visible_task(session, principal, task_id)
     result = task.result or {}
+    if TaskStatus(task.status) != TaskStatus.SUCCEEDED:
+        raise Problem(404, "No file", f"task {task_id} has no file to download")
     key: Any = result.get("file_key")
     files = result.get("files")
+    variants = file_variants(result)
     if isinstance(files, dict) and files:
         key = files.get(format or "html") or files.get(format or "") or next(iter(files.values()))
-    if not isinstance(key, str) or TaskStatus(task.status) != TaskStatus.SUCCEEDED:
+    elif variants:
+        key = _variant_key(result, variants, variant)
+    if variant is not None and not variants:
+        raise Problem(404, "No such variant", f"task {task_id} has no variants")
+    if not isinstance(key, str):
         raise Problem(404, "No file", f"task {task_id} has no file to download")
     return file_response(state.files, key)
+
+
+def _variant_key(result: dict[str, Any], variants: dict[str, str], wanted: str | None) -> str:
+    if wanted is None:
+        # The stored file itself where there is one (an attachment), else the largest image.
+        return variants.get("original") or next(iter(variants.values()))
+    if wanted in variants:
+        return variants[wanted]
+    sizes = result.get("variant_sizes")
+    if wanted.isdigit() and isinstance(sizes, dict):
+        for name, side in sizes.items():
+            if side == int(wanted) and name in variants:
+                return variants[name]
+    sides = sizes.values() if isinstance(sizes, dict) else ()
+    known = sorted(variants) + sorted(str(v) for v in sides)
+    raise Problem(
+        404, "No such variant", f"no variant {wanted!r}; known: {', '.join(known)}", known=known
+    )
 
 
 def file_response(store: LocalFileStore, key: str) -> FileResponse:
@@ -250,5 +286,10 @@ def file_response(store: LocalFileStore, key: str) -> FileResponse:
         ".json": "application/json",
         ".csv": "text/csv",
         ".html": "text/html",
+        ".txt": "text/plain",
+        ".webp": "image/webp",
+        ".jpg": "image/jpeg",
+        ".png": "image/png",
+        ".gif": "image/gif",
     }.get(path.suffix, "application/octet-stream")
     return FileResponse(path, media_type=media, filename=path.name)

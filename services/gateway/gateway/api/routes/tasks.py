@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request, status
 
 from gateway.api.accept import status_url
 from gateway.api.deps import CurrentPrincipal, SessionDep, StateDep, require, visible
+from gateway.api.downloads import with_downloads
 from gateway.api.problems import Problem, invalid
 from gateway.api.schemas import (
     DIAGNOSTIC_QUEUES,
@@ -81,6 +82,8 @@ def to_response(task: Task, retention_seconds: int) -> TaskStatusResponse:
     successful = (current == TaskStatus.SUCCEEDED) if current.terminal else None
     if expires_at is not None and expires_at <= utcnow() and current.terminal:
         current, result = TaskStatus.EXPIRED, None
+    if current == TaskStatus.SUCCEEDED:
+        result = with_downloads(task.task_id, result)
     return TaskStatusResponse(
         task_id=UUID(task.task_id),
         task_type=task.task_type,

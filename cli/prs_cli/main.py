@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 
+from prs_cli import dlq_cmd, tasks_cmd
 from prs_cli.actions import run_action
 from prs_cli.actions.context import Action, ActionContext, ManageOptions, Priority, Service
 from prs_cli.client import ClientFactory, client_factory
+from prs_cli.command import EXIT_INTERRUPTED, GlobalOptions, usage_error
 from prs_cli.config import Config, resolve_api_key, resolve_gateway_url
-from prs_cli.errors import CliError, MissingOption, UsageError
+from prs_cli.errors import CliError, UsageError
 from prs_cli.output import Output
-
-EXIT_INTERRUPTED = 130
-
-
-@dataclass(frozen=True)
-class GlobalOptions:
-    """What ``prs`` itself was given, before the subcommand."""
-
-    gateway_url: str | None
-    api_key: str | None
-    json_output: bool
 
 
 def build_app(factory: ClientFactory | None = None) -> typer.Typer:
@@ -287,15 +277,9 @@ def build_app(factory: ClientFactory | None = None) -> typer.Typer:
             raise typer.Exit(EXIT_INTERRUPTED) from None
         output.json(ids)
 
+    tasks_cmd.register(app, make_client)
+    dlq_cmd.register(app, make_client)
     return app
-
-
-def usage_error(ctx: typer.Context, exc: UsageError) -> NoReturn:
-    """Report a bad combination of flags like any other bad flag: usage line, flag named, exit 2."""
-    hint = f"'{exc.param}'" if exc.param else None
-    if isinstance(exc, MissingOption) and hint:
-        ctx.fail(f"Missing option {hint}: {exc.message}")
-    raise typer.BadParameter(exc.message, ctx=ctx, param_hint=hint)
 
 
 app = build_app()

@@ -171,6 +171,14 @@ def build_app(factory: ClientFactory | None = None) -> typer.Typer:
                 "--limit", min=1, max=500, help="--action=status without --task-id: how many."
             ),
         ] = 20,
+        watch: Annotated[
+            bool,
+            typer.Option("--watch", help="--action=monitor: a live view, refreshed until Ctrl-C."),
+        ] = False,
+        interval: Annotated[
+            float, typer.Option("--interval", min=0.1, help="--watch: seconds between refreshes.")
+        ] = 2.0,
+        iterations: Annotated[int | None, typer.Option("--iterations", min=1, hidden=True)] = None,
         json_output: Annotated[
             bool, typer.Option("--json", help="Machine-readable JSON on stdout.")
         ] = False,
@@ -211,6 +219,9 @@ def build_app(factory: ClientFactory | None = None) -> typer.Typer:
             queue=queue,
             status=status,
             limit=limit,
+            watch=watch,
+            interval=interval,
+            iterations=iterations,
         )
         try:
             config = Config(

@@ -667,3 +667,40 @@ def test_an_unknown_status_filter_is_a_usage_error() -> None:
     assert result.exit_code == 2
     assert "--status" in result.stderr
     assert gateway.requests == []
+
+
+def test_monitor_watch_refreshes_until_its_iterations_are_done() -> None:
+    gateway = monitoring_gateway(DEGRADED)
+    result = run(gateway, "--action=monitor", "--watch", "--interval=0.1", "--iterations=3")
+
+    assert result.exit_code == 0, result.output
+    health_calls = [r for r in gateway.requests if r.url.path.endswith("/system-health/")]
+    assert len(health_calls) == 3
+    assert "Ctrl-C to stop" in result.stdout
+    assert "system health: degraded" in result.stdout
+
+
+def test_monitor_watch_json_is_one_line_per_refresh() -> None:
+    result = run(
+        monitoring_gateway(DEGRADED),
+        "--action=monitor",
+        "--watch",
+        "--json",
+        "--interval=0.1",
+        "--iterations=2",
+    )
+
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2
+    assert all(json.loads(line)["health"] == DEGRADED for line in lines)
+
+
+def test_monitor_watch_keeps_going_when_the_gateway_stops_answering() -> None:
+    def down(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused")
+
+    result = invoke(down, "--action=monitor", "--watch", "--interval=0.1", "--iterations=2")
+
+    assert result.exit_code == 0
+    assert "gateway not reachable" in result.stdout
+    assert_no_traceback(result)

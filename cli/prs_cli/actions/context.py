@@ -66,6 +66,11 @@ class ManageOptions:
     queue: str | None = None
     status: str | None = None
     limit: int = 20
+    # --action=monitor --watch: redraw every `interval` seconds, `iterations` times (None: until
+    # Ctrl-C; tests give a number).
+    watch: bool = False
+    interval: float = 2.0
+    iterations: int | None = None
 
 
 @dataclass

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from rich.console import Group, RenderableType
+from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
 from prs_cli.actions.context import ActionContext
-from prs_cli.client import API_PREFIX
+from prs_cli.client import API_PREFIX, GatewayClient
 from prs_cli.errors import GatewayError
 
 QUEUES_PATH = f"{API_PREFIX}/queues/"
@@ -32,14 +37,9 @@ def run(ctx: ActionContext) -> int:
             for url in urls:
                 ctx.output.line(f"dry run: would GET {url}")
         return 0
-    client = ctx.client()
-    queues = _list(client.get_json(QUEUES_PATH), "queues")
-    workers = _list(client.get_json(WORKERS_PATH), "workers")
-    # An unhealthy system answers 503 with the same report: that is the answer, not an error.
-    health = client.get_json(HEALTH_PATH, accept=(503,))
-    if not isinstance(health, dict) or "status" not in health:
-        raise GatewayError("unexpected answer from system-health")
-
+    if ctx.options.watch:
+        return watch(ctx)
+    queues, workers, health = snapshot(ctx.client())
     if ctx.output.json_mode:
         ctx.output.json({"queues": queues, "workers": workers, "health": health})
     else:
@@ -50,6 +50,64 @@ def run(ctx: ActionContext) -> int:
         reasons = "; ".join(str(r) for r in health.get("reasons") or []) or "no reason given"
         ctx.output.error(f"the system is unhealthy: {reasons}")
         return 1
+    return 0
+
+
+def snapshot(
+    client: GatewayClient,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
+    """Queues, workers and health as the gateway reports them now."""
+    queues = _list(client.get_json(QUEUES_PATH), "queues")
+    workers = _list(client.get_json(WORKERS_PATH), "workers")
+    # An unhealthy system answers 503 with the same report: that is the answer, not an error.
+    health = client.get_json(HEALTH_PATH, accept=(503,))
+    if not isinstance(health, dict) or "status" not in health:
+        raise GatewayError("unexpected answer from system-health")
+    return queues, workers, health
+
+
+def watch(ctx: ActionContext, sleep: Callable[[float], None] = time.sleep) -> int:
+    """Redraw the three views every ``--interval`` seconds until Ctrl-C (or ``--iterations``).
+
+    In JSON mode each refresh is one compact JSON line, for a program that follows the stream.
+    A gateway that stops answering is shown in the view and retried, not the end of the watch.
+    """
+    opts = ctx.options
+    client = ctx.client()
+    count = 0
+
+    def frame() -> RenderableType:
+        now = datetime.now(UTC).strftime("%H:%M:%S UTC")
+        header = Text(f"prs monitor — {client.base_url} — {now} — Ctrl-C to stop", style="dim")
+        try:
+            queues, workers, health = snapshot(client)
+        except GatewayError as exc:
+            return Group(header, Text(f"gateway: {exc.message}", style="bold red"))
+        return Group(header, render_queues(queues), render_workers(workers), render_health(health))
+
+    try:
+        if ctx.output.json_mode:
+            while opts.iterations is None or count < opts.iterations:
+                if count:
+                    sleep(opts.interval)
+                try:
+                    queues, workers, health = snapshot(client)
+                    line: dict[str, Any] = {"queues": queues, "workers": workers, "health": health}
+                except GatewayError as exc:
+                    line = {"error": exc.message}
+                sys.stdout.write(json.dumps(line, default=str) + "\n")
+                sys.stdout.flush()
+                count += 1
+            return 0
+        with Live(frame(), console=ctx.output.out, auto_refresh=False, screen=False) as live:
+            count = 1
+            while opts.iterations is None or count < opts.iterations:
+                sleep(opts.interval)
+                live.update(frame(), refresh=True)
+                count += 1
+    except KeyboardInterrupt:
+        # Ctrl-C is how a watch ends: not an error.
+        return 0
     return 0
 
 

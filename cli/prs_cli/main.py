@@ -67,9 +67,9 @@ def build_app(factory: ClientFactory | None = None) -> typer.Typer:
             str | None,
             typer.Option(
                 "--task-type",
-                help="For --action=queue: deal_processing, notification, verification_reminders, "
-                "commission_calculation, overdue_detection, audit_report or diagnostic. For "
-                "--action=status without --task-id: list only tasks of this type.",
+                help="For --action=queue: deal_processing, file_processing, notification, "
+                "verification_reminders, commission_calculation, overdue_detection, audit_report "
+                "or diagnostic. For --action=status without --task-id: only tasks of this type.",
             ),
         ] = None,
         priority: Annotated[
@@ -86,8 +86,9 @@ def build_app(factory: ClientFactory | None = None) -> typer.Typer:
             str | None,
             typer.Option(
                 "--organization",
-                help="Organization id the task is queued for (keys not scoped to one); with "
-                "--action=test and the diagnostic task type it travels as the note instead.",
+                help="Organization (id, or a demo organization's name) the task is queued for "
+                "(keys not scoped to one); with --action=test and the diagnostic task type it "
+                "travels as the note instead.",
             ),
         ] = None,
         dry_run: Annotated[
@@ -117,7 +118,11 @@ def build_app(factory: ClientFactory | None = None) -> typer.Typer:
         ] = False,
         deal_id: Annotated[
             str | None,
-            typer.Option("--deal-id", help="Deal (deal_processing: required; notification)."),
+            typer.Option(
+                "--deal-id",
+                help="Deal (deal_processing: without it, every deal awaiting an action; "
+                "notification; file_processing).",
+            ),
         ] = None,
         workflow_action: Annotated[
             str | None,
@@ -154,6 +159,16 @@ def build_app(factory: ClientFactory | None = None) -> typer.Typer:
         days: Annotated[
             int | None,
             typer.Option("--days", min=1, max=3650, help="audit_report: days covered (30)."),
+        ] = None,
+        file_path: Annotated[
+            str | None,
+            typer.Option("--file-path", help="file_processing: a file in the upload directory."),
+        ] = None,
+        file_type: Annotated[
+            str | None,
+            typer.Option(
+                "--file-type", help="file_processing: profile_picture (default) or deal_attachment."
+            ),
         ] = None,
         queue: Annotated[
             str | None,
@@ -216,6 +231,8 @@ def build_app(factory: ClientFactory | None = None) -> typer.Typer:
             user_id=user_id,
             report_type=report_type,
             days=days,
+            file_path=file_path,
+            file_type=file_type,
             queue=queue,
             status=status,
             limit=limit,

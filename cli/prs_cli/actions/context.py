@@ -62,6 +62,8 @@ class ManageOptions:
     user_id: str | None = None
     report_type: str | None = None
     days: int | None = None
+    file_path: str | None = None
+    file_type: str | None = None
     # Filters: --queue for cleanup, --status and --limit for the task list of --action=status.
     queue: str | None = None
     status: str | None = None

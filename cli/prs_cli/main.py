@@ -305,6 +305,8 @@ def build_app(factory: ClientFactory | None = None) -> typer.Typer:
             raise typer.Exit(EXIT_INTERRUPTED) from None
         output.json(ids)
 
+    # The seed's own spelling, so its examples run with only `python manage.py` replaced.
+    app.command("manage_background_tasks", hidden=True)(manage_background_tasks)
     tasks_cmd.register(app, make_client)
     dlq_cmd.register(app, make_client)
     return app

@@ -25,6 +25,7 @@ install: $(BIN)/.installed
 
 run: install  ## start all five services against AMQP_URL with embedded defaults
 	@mkdir -p $(PRS_DATA_DIR)
+	@deploy/ensure-broker
 	@echo "gateway: http://127.0.0.1:$(PRS_GATEWAY_PORT)  (API key: $$PRS_ADMIN_API_KEY; docs at /docs)"
 	$(BIN)/honcho -f deploy/Procfile start
 

@@ -7,7 +7,7 @@ the block's heading, the others as ``name: value`` lines — which any width can
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from rich.console import Console, Group, RenderableType
 from rich.measure import Measurement
@@ -24,13 +24,15 @@ def render_records(
     rows: Sequence[Sequence[Cell]],
     *,
     empty: str = "nothing to show",
+    right: Collection[int] = (),
 ) -> RenderableType:
-    """A table of ``rows`` if it fits ``console``'s width, else the same rows as records."""
+    """A table of ``rows`` if it fits ``console``'s width, else the same rows as records;
+    ``right`` are the indexes of columns of numbers (right-aligned in the table)."""
     if not rows:
         return Text(f"{title}: {empty}", style="dim")
     table = Table(title=title, title_justify="left")
-    for name in columns:
-        table.add_column(name, no_wrap=True)
+    for index, name in enumerate(columns):
+        table.add_column(name, no_wrap=True, justify="right" if index in right else "left")
     for row in rows:
         table.add_row(*row)
     # Measured without the terminal's limit, which would clamp the answer to what fits.

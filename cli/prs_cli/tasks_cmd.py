@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
 import typer
 
-from prs_cli.actions.status import STATUSES, render_state, validated_task_id
+from prs_cli.actions.status import STATUSES, render_list, render_state, validated_task_id
 from prs_cli.client import API_PREFIX, ClientFactory, TaskState
 from prs_cli.command import Invocation, run_guarded
 from prs_cli.errors import CliError, GatewayError, ProblemError, UsageError
-from prs_cli.output import styled_status
-from prs_cli.records import render_records
 
 R = TypeVar("R")
 JSON_HELP = "Machine-readable JSON on stdout."
-LIST_COLUMNS = ("task id", "type", "status", "queue", "priority", "attempts", "queued at", "error")
 
 
 def register(app: typer.Typer, make_client: ClientFactory) -> None:
@@ -66,9 +63,11 @@ def register(app: typer.Typer, make_client: ClientFactory) -> None:
             if inv.output.json_mode:
                 inv.output.json(page)
                 return 0
-            rows = [list_row(t) for t in page["items"]]
-            inv.output.render(render_records(inv.output.out, "tasks", LIST_COLUMNS, rows))
-            inv.output.line(f"{len(rows)} of {page.get('total', len(rows))} task(s)")
+            items = [
+                TaskState(str(t.get("task_id")), str(t.get("status")), t) for t in page["items"]
+            ]
+            inv.output.render(render_list(inv.output.out, items))
+            inv.output.line(f"{len(items)} of {page.get('total', len(items))} task(s)")
             return 0
 
         run_guarded(ctx, make_client, json_output, body)
@@ -133,23 +132,6 @@ def register(app: typer.Typer, make_client: ClientFactory) -> None:
             return 0
 
         run_guarded(ctx, make_client, json_output, body)
-
-
-def list_row(task: dict[str, Any]) -> list[Any]:
-    """One task as the cells of the list (the id in full)."""
-    state = TaskState(str(task.get("task_id")), str(task.get("status")), task)
-    queued_at = task.get("queued_at") or task.get("updated_at")
-    attempts = task.get("attempts")
-    return [
-        state.task_id,
-        str(task.get("task_type") or "-"),
-        styled_status(state.status),
-        str(task.get("queue") or "-"),
-        str(task.get("priority") or "-"),
-        "-" if attempts is None else str(attempts),
-        str(queued_at)[:19].replace("T", " ") if queued_at else "-",
-        str(task.get("error") or "-"),
-    ]
 
 
 def _task_id(raw: str) -> str:

@@ -233,8 +233,8 @@ def test_queue_deal_processing_prints_the_task_id_and_status_url() -> None:
     row = next(line for line in result.stdout.splitlines() if "deal-workflow" in line)
     assert "QUEUED" in row
     assert "workflow" in row
-    assert f"{GATEWAY}/api/background-tasks/" in row
-    assert "/status/" in row
+    assert f"status: {GATEWAY}/api/background-tasks/" in result.stdout
+    assert "/status/" in result.stdout
 
 
 def test_queue_json_gives_the_task() -> None:
@@ -751,3 +751,28 @@ def test_monitor_watch_keeps_going_when_the_gateway_stops_answering() -> None:
     assert result.exit_code == 0
     assert "gateway not reachable" in result.stdout
     assert_no_traceback(result)
+
+
+def test_monitor_fits_an_80_column_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    result = run(monitoring_gateway(DEGRADED), "--action=monitor")
+
+    assert result.exit_code == 0, result.output
+    assert all(len(line) <= 80 for line in result.stdout.splitlines()), result.stdout
+    assert "host-a:101" in result.stdout
+    assert "workflow" in result.stdout
+
+
+def test_a_queued_task_shows_its_whole_id_on_an_80_column_terminal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    gateway = queueing_gateway()
+    result = run(gateway, "--action=queue", "--task-type=deal_processing", "--deal-id=42", "--wait")
+
+    assert result.exit_code == 0, result.output
+    task_id = (
+        json.loads(gateway.requests[0].content) and gateway.requests[1].url.path.split("/")[-3]
+    )
+    assert task_id in result.stdout
+    assert all(len(line) <= 80 for line in result.stdout.splitlines()), result.stdout

@@ -9,14 +9,14 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from rich.console import Group, RenderableType
+from rich.console import Console, Group, RenderableType
 from rich.live import Live
-from rich.table import Table
 from rich.text import Text
 
 from prs_cli.actions.context import ActionContext
 from prs_cli.client import API_PREFIX, GatewayClient
 from prs_cli.errors import GatewayError
+from prs_cli.records import Cell, render_records
 
 QUEUES_PATH = f"{API_PREFIX}/queues/"
 WORKERS_PATH = f"{API_PREFIX}/workers/"
@@ -43,8 +43,8 @@ def run(ctx: ActionContext) -> int:
     if ctx.output.json_mode:
         ctx.output.json({"queues": queues, "workers": workers, "health": health})
     else:
-        ctx.output.render(render_queues(queues))
-        ctx.output.render(render_workers(workers))
+        ctx.output.render(render_queues(ctx.output.out, queues))
+        ctx.output.render(render_workers(ctx.output.out, workers))
         ctx.output.render(render_health(health))
     if health["status"] == UNHEALTHY:
         reasons = "; ".join(str(r) for r in health.get("reasons") or []) or "no reason given"
@@ -83,7 +83,10 @@ def watch(ctx: ActionContext, sleep: Callable[[float], None] = time.sleep) -> in
             queues, workers, health = snapshot(client)
         except GatewayError as exc:
             return Group(header, Text(f"gateway: {exc.message}", style="bold red"))
-        return Group(header, render_queues(queues), render_workers(workers), render_health(health))
+        out = ctx.output.out
+        return Group(
+            header, render_queues(out, queues), render_workers(out, workers), render_health(health)
+        )
 
     try:
         if ctx.output.json_mode:
@@ -111,52 +114,51 @@ def watch(ctx: ActionContext, sleep: Callable[[float], None] = time.sleep) -> in
     return 0
 
 
-def render_queues(queues: Sequence[Mapping[str, Any]]) -> Table:
+def render_queues(console: Console, queues: Sequence[Mapping[str, Any]]) -> RenderableType:
     """Depth, consumers, in-flight, dead letters and throughput per queue."""
-    table = Table(title="queues", title_justify="left")
-    table.add_column("queue", no_wrap=True)
-    for name in ("ready", "consumers", "in flight", "dead letters", "completed/min"):
-        table.add_column(name, justify="right", no_wrap=True)
+    rows: list[list[Cell]] = []
     for q in queues:
         consumers = q.get("consumers")
         dead = q.get("dead_letters_waiting")
-        table.add_row(
-            str(q.get("name", "?")),
-            _count(q.get("ready")),
-            # A queue nobody consumes is the first thing to notice.
-            Text(_count(consumers), style="red" if consumers == 0 else ""),
-            _count(q.get("in_flight")),
-            Text(_count(dead), style="red" if dead else ""),
-            f"{float(q.get('completed_per_minute') or 0):.1f}",
+        rows.append(
+            [
+                str(q.get("name", "?")),
+                _count(q.get("ready")),
+                # A queue nobody consumes is the first thing to notice.
+                Text(_count(consumers), style="red" if consumers == 0 else ""),
+                _count(q.get("in_flight")),
+                Text(_count(dead), style="red" if dead else ""),
+                f"{float(q.get('completed_per_minute') or 0):.1f}",
+            ]
         )
-    return table
+    columns = ("queue", "ready", "consumers", "in flight", "dead letters", "completed/min")
+    return render_records(console, "queues", columns, rows, right=range(1, 6))
 
 
 def render_workers(
-    workers: Sequence[Mapping[str, Any]], now: Callable[[], datetime] = lambda: datetime.now(UTC)
-) -> Table:
+    console: Console,
+    workers: Sequence[Mapping[str, Any]],
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> RenderableType:
     """Every service instance that sent a heartbeat."""
-    table = Table(title="workers", title_justify="left")
-    table.add_column("service", no_wrap=True)
-    table.add_column("worker", overflow="fold")
-    table.add_column("alive", no_wrap=True)
-    table.add_column("in flight", justify="right", no_wrap=True)
-    table.add_column("processed", justify="right", no_wrap=True)
-    table.add_column("last seen", no_wrap=True)
     current = now()
+    rows: list[list[Cell]] = []
     for w in workers:
         alive = bool(w.get("alive"))
-        table.add_row(
-            str(w.get("service", "?")),
-            str(w.get("worker", "?")),
-            Text("yes" if alive else "no", style="green" if alive else "red"),
-            _count(w.get("in_flight")),
-            _count(w.get("processed")),
-            _ago(w.get("last_seen"), current),
+        rows.append(
+            [
+                str(w.get("service", "?")),
+                str(w.get("worker", "?")),
+                Text("yes" if alive else "no", style="green" if alive else "red"),
+                _count(w.get("in_flight")),
+                _count(w.get("processed")),
+                _ago(w.get("last_seen"), current),
+            ]
         )
-    if not workers:
-        table.add_row(Text("no heartbeats yet", style="dim"), "", "", "", "", "")
-    return table
+    columns = ("service", "worker", "alive", "in flight", "processed", "last seen")
+    return render_records(
+        console, "workers", columns, rows, empty="no heartbeats yet", right=(3, 4)
+    )
 
 
 def render_health(health: Mapping[str, Any]) -> Text:

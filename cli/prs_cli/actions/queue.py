@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
 from typing import Any
 
-from rich.table import Table
+from rich.console import Console, RenderableType
 from rich.text import Text
 
 from prs_cli.actions.context import SERVICES, ActionContext, ManageOptions
@@ -21,6 +21,7 @@ from prs_cli.actions.test import poll
 from prs_cli.client import QueuedTask, TaskState, diagnostic_body, diagnostic_path
 from prs_cli.errors import MissingOption, UsageError
 from prs_cli.output import styled_status
+from prs_cli.records import Cell, render_records
 
 TASKS = "/api/background-tasks"
 PROCESSES = "/api/automated-processes"
@@ -256,7 +257,7 @@ def run(ctx: ActionContext) -> int:
         )
     else:
         ctx.output.line(f"{spec.name}: {plan.summary}")
-        ctx.output.render(render_finished(finals))
+        ctx.output.render(render_finished(ctx.output.out, finals))
     for task, state in failed:
         ctx.output.error(f"task {task.task_id} {_failure(state, opts.timeout)}")
     return 1 if failed else 0
@@ -384,43 +385,41 @@ def _show_queued(
         )
         return
     ctx.output.line(f"queued {spec.name}: {plan.summary}")
-    table = Table(title_justify="left")
-    table.add_column("service", no_wrap=True)
-    table.add_column("task id", no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    table.add_column("queue", no_wrap=True)
-    table.add_column("status url", overflow="fold")
+    rows: list[list[Cell]] = [
+        [t.task_id, t.service, styled_status(t.status), t.queue] for t in queued
+    ]
+    columns = ("task id", "service", "status", "queue")
+    ctx.output.render(render_records(ctx.output.out, "queued", columns, rows))
     for t in queued:
-        table.add_row(t.service, t.task_id, styled_status(t.status), t.queue, t.status_url)
-    ctx.output.render(table)
+        ctx.output.line(f"status: {t.status_url}")
 
 
-def render_finished(finals: Sequence[tuple[QueuedTask, TaskState | None]]) -> Table:
+def render_finished(
+    console: Console, finals: Sequence[tuple[QueuedTask, TaskState | None]]
+) -> RenderableType:
     """One row per task with where it ended and its result or error."""
-    table = Table(title_justify="left")
-    table.add_column("service", no_wrap=True)
-    table.add_column("task id", no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    table.add_column("attempts", justify="right", no_wrap=True)
-    table.add_column("result / error", overflow="fold")
+    rows: list[list[Cell]] = []
     for task, state in finals:
         if state is None:
-            table.add_row(task.service, task.task_id, styled_status(task.status), "-", "")
+            rows.append([task.task_id, task.service, styled_status(task.status), "-", "-"])
             continue
         error = state.get("error")
         detail = (
             Text(str(error), style="red")
             if error
-            else Text(_brief(state.get("result")), style="dim")
+            else Text(_brief(state.get("result")) or "-", style="dim")
         )
-        table.add_row(
-            task.service,
-            task.task_id,
-            styled_status(state.status),
-            str(state.get("attempts") or "-"),
-            detail,
+        rows.append(
+            [
+                task.task_id,
+                task.service,
+                styled_status(state.status),
+                str(state.get("attempts") or "-"),
+                detail,
+            ]
         )
-    return table
+    columns = ("task id", "service", "status", "attempts", "result / error")
+    return render_records(console, "finished", columns, rows, right=(3,))
 
 
 def _task_json(task: QueuedTask, state: TaskState | None) -> dict[str, Any]:

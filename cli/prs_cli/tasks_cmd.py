@@ -7,6 +7,7 @@ from typing import Annotated, TypeVar
 
 import typer
 
+from prs_cli.actions.queue import organization_id
 from prs_cli.actions.status import STATUSES, render_list, render_state, validated_task_id
 from prs_cli.client import API_PREFIX, ClientFactory, TaskState
 from prs_cli.command import Invocation, run_guarded
@@ -32,7 +33,8 @@ def register(app: typer.Typer, make_client: ClientFactory) -> None:
         ] = None,
         queue: Annotated[str | None, typer.Option("--queue", help="Only this queue.")] = None,
         organization: Annotated[
-            str | None, typer.Option("--organization", help="Only this organization id.")
+            str | None,
+            typer.Option("--organization", help="Organization id or demo name."),
         ] = None,
         limit: Annotated[int, typer.Option("--limit", min=1, max=500)] = 20,
         offset: Annotated[int, typer.Option("--offset", min=0)] = 0,
@@ -50,7 +52,7 @@ def register(app: typer.Typer, make_client: ClientFactory) -> None:
         for name, value in (
             ("task_type", task_type),
             ("queue", queue),
-            ("organization_id", organization),
+            ("organization_id", organization_id(organization) if organization else None),
         ):
             if value:
                 params[name] = value.strip()

@@ -113,6 +113,8 @@ def test_tasks_list_passes_its_filters() -> None:
     run(gateway, "tasks", "list", "--queue", "workflow", "--organization", "o1", "--limit", "5")
     params = gateway.requests[0].url.params
     assert (params["queue"], params["organization_id"], params["limit"]) == ("workflow", "o1", "5")
+    run(gateway, "tasks", "list", "--organization", "Acme Corporation")
+    assert gateway.requests[1].url.params["organization_id"] == "demo-acme"
 
 
 def test_tasks_list_refuses_an_unknown_status() -> None:

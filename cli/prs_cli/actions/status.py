@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from prs_cli.actions.context import ActionContext
-from prs_cli.actions.queue import TASK_TYPES
+from prs_cli.actions.queue import TASK_TYPES, organization_id
 from prs_cli.client import API_PREFIX, TERMINAL_STATUSES, TaskState, status_path
 from prs_cli.errors import CliError, GatewayError, ProblemError, UsageError
 from prs_cli.output import styled_status
@@ -111,7 +111,7 @@ def list_params(ctx: ActionContext) -> dict[str, str | int]:
         known = TASK_TYPES.get(o.task_type.strip().lower().replace("-", "_"))
         params["task_type"] = known.task_type if known else o.task_type.strip()
     if o.organization:
-        params["organization_id"] = o.organization
+        params["organization_id"] = organization_id(o.organization)
     return params
 
 

@@ -25,8 +25,12 @@ install: $(BIN)/.installed
 
 run: install  ## start all five services against AMQP_URL with embedded defaults
 	@mkdir -p $(PRS_DATA_DIR)
+	@deploy/ensure-broker
 	@echo "gateway: http://127.0.0.1:$(PRS_GATEWAY_PORT)  (API key: $$PRS_ADMIN_API_KEY; docs at /docs)"
-	$(BIN)/honcho -f deploy/Procfile start
+	@# honcho pipes the services' output, so they cannot see the terminal: tell them (human,
+	@# coloured logs), unless PRS_LOG_JSON or NO_COLOR says otherwise.
+	@if [ -t 1 ]; then export PRS_LOG_JSON=$${PRS_LOG_JSON:-false} FORCE_COLOR=$${FORCE_COLOR:-1}; fi; \
+	  exec $(BIN)/honcho -f deploy/Procfile start
 
 browser:  ## Debian's chromium for the console's browser tests (apt retried while its lock is held)
 	@test -x /usr/bin/chromium || for attempt in 1 2 3 4 5 6 7 8 9 10; do \

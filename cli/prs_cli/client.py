@@ -126,9 +126,16 @@ class GatewayClient:
         """
         return self._request("GET", path, params=params, accept=accept)
 
-    def post_json(self, path: str, params: Mapping[str, str | int] | None = None) -> Any:
-        """POST without a body and return the JSON answer."""
-        return self._request("POST", path, params=params)
+    def post_json(
+        self,
+        path: str,
+        body: Mapping[str, Any] | None = None,
+        params: Mapping[str, str | int] | None = None,
+    ) -> Any:
+        """POST (a JSON body, or none) and return the JSON answer."""
+        return self._request(
+            "POST", path, json_body=dict(body) if body is not None else None, params=params
+        )
 
     def delete_json(self, path: str, params: Mapping[str, str | int] | None = None) -> Any:
         """DELETE and return the JSON answer."""

@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 
+from prs_cli import dlq_cmd, tasks_cmd
 from prs_cli.actions import run_action
 from prs_cli.actions.context import Action, ActionContext, ManageOptions, Priority, Service
 from prs_cli.client import ClientFactory, client_factory
+from prs_cli.command import EXIT_INTERRUPTED, GlobalOptions, usage_error
 from prs_cli.config import Config, resolve_api_key, resolve_gateway_url
-from prs_cli.errors import CliError, MissingOption, UsageError
+from prs_cli.errors import CliError, UsageError
 from prs_cli.output import Output
-
-EXIT_INTERRUPTED = 130
-
-
-@dataclass(frozen=True)
-class GlobalOptions:
-    """What ``prs`` itself was given, before the subcommand."""
-
-    gateway_url: str | None
-    api_key: str | None
-    json_output: bool
 
 
 def build_app(factory: ClientFactory | None = None) -> typer.Typer:
@@ -77,9 +67,9 @@ def build_app(factory: ClientFactory | None = None) -> typer.Typer:
             str | None,
             typer.Option(
                 "--task-type",
-                help="For --action=queue: deal_processing, notification, verification_reminders, "
-                "commission_calculation, overdue_detection, audit_report or diagnostic. For "
-                "--action=status without --task-id: list only tasks of this type.",
+                help="For --action=queue: deal_processing, file_processing, notification, "
+                "verification_reminders, commission_calculation, overdue_detection, audit_report "
+                "or diagnostic. For --action=status without --task-id: only tasks of this type.",
             ),
         ] = None,
         priority: Annotated[
@@ -96,8 +86,9 @@ def build_app(factory: ClientFactory | None = None) -> typer.Typer:
             str | None,
             typer.Option(
                 "--organization",
-                help="Organization id the task is queued for (keys not scoped to one); with "
-                "--action=test and the diagnostic task type it travels as the note instead.",
+                help="Organization (id, or a demo organization's name) the task is queued for "
+                "(keys not scoped to one); with --action=test and the diagnostic task type it "
+                "travels as the note instead.",
             ),
         ] = None,
         dry_run: Annotated[
@@ -127,7 +118,11 @@ def build_app(factory: ClientFactory | None = None) -> typer.Typer:
         ] = False,
         deal_id: Annotated[
             str | None,
-            typer.Option("--deal-id", help="Deal (deal_processing: required; notification)."),
+            typer.Option(
+                "--deal-id",
+                help="Deal (deal_processing: without it, every deal awaiting an action; "
+                "notification; file_processing).",
+            ),
         ] = None,
         workflow_action: Annotated[
             str | None,
@@ -165,6 +160,16 @@ def build_app(factory: ClientFactory | None = None) -> typer.Typer:
             int | None,
             typer.Option("--days", min=1, max=3650, help="audit_report: days covered (30)."),
         ] = None,
+        file_path: Annotated[
+            str | None,
+            typer.Option("--file-path", help="file_processing: a file in the upload directory."),
+        ] = None,
+        file_type: Annotated[
+            str | None,
+            typer.Option(
+                "--file-type", help="file_processing: profile_picture (default) or deal_attachment."
+            ),
+        ] = None,
         queue: Annotated[
             str | None,
             typer.Option("--queue", help="--action=cleanup: only this queue's dead letters."),
@@ -181,6 +186,14 @@ def build_app(factory: ClientFactory | None = None) -> typer.Typer:
                 "--limit", min=1, max=500, help="--action=status without --task-id: how many."
             ),
         ] = 20,
+        watch: Annotated[
+            bool,
+            typer.Option("--watch", help="--action=monitor: a live view, refreshed until Ctrl-C."),
+        ] = False,
+        interval: Annotated[
+            float, typer.Option("--interval", min=0.1, help="--watch: seconds between refreshes.")
+        ] = 2.0,
+        iterations: Annotated[int | None, typer.Option("--iterations", min=1, hidden=True)] = None,
         json_output: Annotated[
             bool, typer.Option("--json", help="Machine-readable JSON on stdout.")
         ] = False,
@@ -218,9 +231,14 @@ def build_app(factory: ClientFactory | None = None) -> typer.Typer:
             user_id=user_id,
             report_type=report_type,
             days=days,
+            file_path=file_path,
+            file_type=file_type,
             queue=queue,
             status=status,
             limit=limit,
+            watch=watch,
+            interval=interval,
+            iterations=iterations,
         )
         try:
             config = Config(
@@ -287,15 +305,11 @@ def build_app(factory: ClientFactory | None = None) -> typer.Typer:
             raise typer.Exit(EXIT_INTERRUPTED) from None
         output.json(ids)
 
+    # The seed's own spelling, so its examples run with only `python manage.py` replaced.
+    app.command("manage_background_tasks", hidden=True)(manage_background_tasks)
+    tasks_cmd.register(app, make_client)
+    dlq_cmd.register(app, make_client)
     return app
-
-
-def usage_error(ctx: typer.Context, exc: UsageError) -> NoReturn:
-    """Report a bad combination of flags like any other bad flag: usage line, flag named, exit 2."""
-    hint = f"'{exc.param}'" if exc.param else None
-    if isinstance(exc, MissingOption) and hint:
-        ctx.fail(f"Missing option {hint}: {exc.message}")
-    raise typer.BadParameter(exc.message, ctx=ctx, param_hint=hint)
 
 
 app = build_app()

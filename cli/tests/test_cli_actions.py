@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from prs_cli.actions.queue import CHOICES, TASK_TYPES
-from prs_shared.messaging import deals
+from prs_shared.messaging import deals, files
 from prs_shared.messaging.deals import ReportType, WorkflowAction
 from prs_shared.messaging.messages import PING
 from prs_shared.messaging.notifications import SEND_NOTIFICATION, NotificationType
@@ -113,26 +113,72 @@ def cells(stdout: str, text: str) -> list[str]:
 # --action=queue: the seed's examples
 
 
-def test_the_seeds_queue_example_without_a_deal_id_names_the_missing_flag() -> None:
+def test_the_seeds_queue_example_queues_verification_for_every_demo_deal() -> None:
     gateway = queueing_gateway()
     result = run(gateway, "--action=queue", "--task-type=deal_processing", "--priority=high")
 
-    assert result.exit_code == 2
-    assert "Missing option '--deal-id'" in result.stderr
-    assert gateway.requests == []
+    assert result.exit_code == 0, result.output
+    bodies = [json.loads(r.content) for r in gateway.requests]
+    assert {b["deal_id"] for b in bodies} == {
+        f"demo-{org}-deal-{n}" for org in ("acme", "globex") for n in range(1, 5)
+    }
+    assert {(b["workflow_action"], b["priority"]) for b in bodies} == {("verify_deal", "high")}
+    assert "queued 8 task(s)" in result.stdout
     assert_no_traceback(result)
 
 
-def test_the_seeds_dry_run_example_shows_the_request_and_sends_nothing() -> None:
+def test_queue_for_every_deal_of_an_organization_named_by_its_name() -> None:
+    gateway = queueing_gateway()
+    result = run(
+        gateway, "--action=queue", "--task-type=deal_processing", "--organization=Globex GmbH"
+    )
+
+    assert result.exit_code == 0, result.output
+    bodies = [json.loads(r.content) for r in gateway.requests]
+    assert len(bodies) == 4
+    assert {b["organization_id"] for b in bodies} == {"demo-globex"}
+
+
+def test_an_organization_without_known_deals_is_a_usage_error_naming_it() -> None:
+    gateway = queueing_gateway()
+    result = run(gateway, "--action=queue", "--task-type=deal_processing", "--organization=Nope")
+
+    assert result.exit_code == 2
+    assert "--organization" in result.stderr
+    assert gateway.requests == []
+
+
+def test_the_seeds_dry_run_example_lists_the_deals_and_sends_nothing() -> None:
     gateway = queueing_gateway()
     result = run(gateway, "--action=queue", "--task-type=deal_processing", "--dry-run", key=None)
 
     assert result.exit_code == 0, result.output
     assert gateway.requests == []
-    assert f"POST {GATEWAY}{DEAL_PATH}" in result.stdout
-    assert '"workflow_action": "verify_deal"' in result.stdout
-    assert "nothing was sent" in result.stdout
-    assert "--deal-id is required to queue it for real" in result.stderr
+    assert "demo-acme-deal-1" in result.stdout
+    assert "demo-globex-deal-4" in result.stdout
+    assert "would queue 8 task(s); nothing was sent" in result.stdout
+
+
+def test_file_processing_names_the_file_in_the_upload_directory() -> None:
+    gateway = queueing_gateway()
+    result = run(
+        gateway,
+        "--action=queue",
+        "--task-type=file_processing",
+        "--file-path=incoming/me.jpg",
+        "--dry-run",
+        "--json",
+    )
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["requests"][0]["body"] == {
+        "file_type": "profile_picture",
+        "file_path": "incoming/me.jpg",
+        "original_filename": "me.jpg",
+    }
+    missing = run(gateway, "--action=queue", "--task-type=file_processing")
+    assert missing.exit_code == 2
+    assert "--file-path" in missing.stderr
 
 
 def test_dry_run_json_is_the_exact_request() -> None:
@@ -187,8 +233,8 @@ def test_queue_deal_processing_prints_the_task_id_and_status_url() -> None:
     row = next(line for line in result.stdout.splitlines() if "deal-workflow" in line)
     assert "QUEUED" in row
     assert "workflow" in row
-    assert f"{GATEWAY}/api/background-tasks/" in row
-    assert "/status/" in row
+    assert f"status: {GATEWAY}/api/background-tasks/" in result.stdout
+    assert "/status/" in result.stdout
 
 
 def test_queue_json_gives_the_task() -> None:
@@ -225,6 +271,7 @@ def test_the_choices_and_task_types_are_those_of_the_shared_message_catalog() ->
     assert CHOICES["--report-type"] == get_args(ReportType)
     assert {name: t.task_type for name, t in TASK_TYPES.items()} == {
         "deal_processing": deals.PROCESS_DEAL_WORKFLOW.type,
+        "file_processing": files.PROCESS_FILE.type,
         "notification": SEND_NOTIFICATION.type,
         "verification_reminders": deals.RUN_VERIFICATION_REMINDERS.type,
         "commission_calculation": deals.RUN_COMMISSION_CALCULATION.type,
@@ -735,3 +782,64 @@ def test_an_unknown_status_filter_is_a_usage_error() -> None:
     assert result.exit_code == 2
     assert "--status" in result.stderr
     assert gateway.requests == []
+
+
+def test_monitor_watch_refreshes_until_its_iterations_are_done() -> None:
+    gateway = monitoring_gateway(DEGRADED)
+    result = run(gateway, "--action=monitor", "--watch", "--interval=0.1", "--iterations=3")
+
+    assert result.exit_code == 0, result.output
+    health_calls = [r for r in gateway.requests if r.url.path.endswith("/system-health/")]
+    assert len(health_calls) == 3
+    assert "Ctrl-C to stop" in result.stdout
+    assert "system health: degraded" in result.stdout
+
+
+def test_monitor_watch_json_is_one_line_per_refresh() -> None:
+    result = run(
+        monitoring_gateway(DEGRADED),
+        "--action=monitor",
+        "--watch",
+        "--json",
+        "--interval=0.1",
+        "--iterations=2",
+    )
+
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2
+    assert all(json.loads(line)["health"] == DEGRADED for line in lines)
+
+
+def test_monitor_watch_keeps_going_when_the_gateway_stops_answering() -> None:
+    def down(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused")
+
+    result = invoke(down, "--action=monitor", "--watch", "--interval=0.1", "--iterations=2")
+
+    assert result.exit_code == 0
+    assert "gateway not reachable" in result.stdout
+    assert_no_traceback(result)
+
+
+def test_monitor_fits_an_80_column_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    result = run(monitoring_gateway(DEGRADED), "--action=monitor")
+
+    assert result.exit_code == 0, result.output
+    assert all(len(line) <= 80 for line in result.stdout.splitlines()), result.stdout
+    assert "host-a:101" in result.stdout
+    assert "workflow" in result.stdout
+
+
+def test_a_queued_task_shows_its_whole_id_on_an_80_column_terminal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    gateway = queueing_gateway()
+    result = run(gateway, "--action=queue", "--task-type=deal_processing", "--deal-id=42", "--wait")
+
+    assert result.exit_code == 0, result.output
+    # The second request reads the status of the task the first one queued.
+    task_id = gateway.requests[1].url.path.split("/")[-3]
+    assert task_id in result.stdout
+    assert all(len(line) <= 80 for line in result.stdout.splitlines()), result.stdout

@@ -75,7 +75,10 @@ class ServiceSettings(BaseSettings):
         "<data dir>/files when unset.",
     )
     log_level: str = "INFO"
-    log_json: bool = True
+    log_json: bool | None = Field(
+        default=None,
+        description="JSON log lines (true), human ones (false); unset: human on a terminal.",
+    )
 
     service_name: ClassVar[str] = "service"
     database_url: str | None = None

@@ -62,10 +62,17 @@ class ManageOptions:
     user_id: str | None = None
     report_type: str | None = None
     days: int | None = None
+    file_path: str | None = None
+    file_type: str | None = None
     # Filters: --queue for cleanup, --status and --limit for the task list of --action=status.
     queue: str | None = None
     status: str | None = None
     limit: int = 20
+    # --action=monitor --watch: redraw every `interval` seconds, `iterations` times (None: until
+    # Ctrl-C; tests give a number).
+    watch: bool = False
+    interval: float = 2.0
+    iterations: int | None = None
 
 
 @dataclass

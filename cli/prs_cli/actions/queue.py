@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import PurePosixPath
 from typing import Any
 
-from rich.table import Table
+from rich.console import Console, RenderableType
 from rich.text import Text
 
 from prs_cli.actions.context import SERVICES, ActionContext, ManageOptions
@@ -20,12 +21,14 @@ from prs_cli.actions.test import poll
 from prs_cli.client import QueuedTask, TaskState, diagnostic_body, diagnostic_path
 from prs_cli.errors import MissingOption, UsageError
 from prs_cli.output import styled_status
+from prs_cli.records import Cell, render_records
 
 TASKS = "/api/background-tasks"
 PROCESSES = "/api/automated-processes"
 DEFAULT_WORKFLOW_ACTION = "verify_deal"
 DEFAULT_REPORT_TYPE = "comprehensive"
 DEFAULT_REPORT_DAYS = 30
+DEFAULT_FILE_TYPE = "profile_picture"
 
 
 @dataclass
@@ -70,6 +73,24 @@ def _deal_processing(o: ManageOptions) -> Plan:
         organization_id=o.organization,
     )
     plan.summary = f"{action} on deal {deal_id}"
+    return plan
+
+
+def _file_processing(o: ManageOptions) -> Plan:
+    file_type = _choice("--file-type", o.file_type or DEFAULT_FILE_TYPE)
+    plan = Plan(f"{TASKS}/queue-file-processing/", None, "")
+    path = plan.need("--file-path", o.file_path)
+    plan.body = _compact(
+        file_type=file_type,
+        file_path=path,
+        # The gateway keeps the name a person would recognise; the path's last part is it.
+        original_filename=PurePosixPath(path).name or path,
+        priority=_priority(o),
+        user_id=o.user_id,
+        deal_id=o.deal_id,
+        organization_id=o.organization,
+    )
+    plan.summary = f"{file_type} {path}"
     return plan
 
 
@@ -133,6 +154,14 @@ TASK_TYPES: dict[str, TaskType] = {
             _deal_processing,
         ),
         TaskType(
+            "file_processing",
+            "file-processor",
+            "file.process",
+            ("--file-path", "--file-type", "--user-id", "--deal-id"),
+            True,
+            _file_processing,
+        ),
+        TaskType(
             "notification",
             "notifier",
             "notification.send",
@@ -186,8 +215,15 @@ TASK_TYPES: dict[str, TaskType] = {
 
 def run(ctx: ActionContext) -> int:
     """Queue the task (or show what would be queued); with ``--wait``, follow it to the end."""
+    spec = task_type(ctx.options.task_type)
+    if spec.name != "diagnostic" and ctx.options.organization:
+        ctx.options = replace(ctx.options, organization=organization_id(ctx.options.organization))
     opts = ctx.options
-    spec = task_type(opts.task_type)
+    if spec.name == "deal_processing" and not opts.deal_id:
+        # Imported on use: it loads the demo data, which one deal does not need.
+        from prs_cli.actions import queue_deals
+
+        return queue_deals.run(ctx, spec)
     plan = spec.plan(opts)
     for flag in ignored_flags(spec, opts):
         ctx.output.note(f"{flag} is ignored by --task-type={spec.name}")
@@ -221,7 +257,7 @@ def run(ctx: ActionContext) -> int:
         )
     else:
         ctx.output.line(f"{spec.name}: {plan.summary}")
-        ctx.output.render(render_finished(finals))
+        ctx.output.render(render_finished(ctx.output.out, finals))
     for task, state in failed:
         ctx.output.error(f"task {task.task_id} {_failure(state, opts.timeout)}")
     return 1 if failed else 0
@@ -240,6 +276,18 @@ def task_type(name: str | None) -> TaskType:
     return spec
 
 
+def organization_id(value: str) -> str:
+    """``--organization`` as an id: a demo organization's name (or short name) becomes its id;
+    anything else is taken as an id already (the gateway knows organizations only by id)."""
+    from prs_cli.actions.queue_deals import demo_organizations
+
+    wanted = value.strip().casefold()
+    for org_id, name, short in demo_organizations():
+        if wanted in (name.casefold(), short.casefold(), org_id.casefold()):
+            return org_id
+    return value.strip()
+
+
 def ignored_flags(spec: TaskType, o: ManageOptions) -> list[str]:
     """Flags that were given but that this task type does not read."""
     given = {
@@ -249,6 +297,8 @@ def ignored_flags(spec: TaskType, o: ManageOptions) -> list[str]:
         "--user-id": o.user_id,
         "--report-type": o.report_type,
         "--days": o.days,
+        "--file-path": o.file_path,
+        "--file-type": o.file_type,
         "--service": o.services or None,
         "--priority": o.priority,
         "--task-id": o.task_id,
@@ -280,6 +330,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
         "audit_report_ready",
     ),
     "--report-type": ("comprehensive", "deals", "payments", "users", "security"),
+    "--file-type": ("profile_picture", "deal_attachment"),
 }
 
 
@@ -334,43 +385,41 @@ def _show_queued(
         )
         return
     ctx.output.line(f"queued {spec.name}: {plan.summary}")
-    table = Table(title_justify="left")
-    table.add_column("service", no_wrap=True)
-    table.add_column("task id", no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    table.add_column("queue", no_wrap=True)
-    table.add_column("status url", overflow="fold")
+    rows: list[list[Cell]] = [
+        [t.task_id, t.service, styled_status(t.status), t.queue] for t in queued
+    ]
+    columns = ("task id", "service", "status", "queue")
+    ctx.output.render(render_records(ctx.output.out, "queued", columns, rows))
     for t in queued:
-        table.add_row(t.service, t.task_id, styled_status(t.status), t.queue, t.status_url)
-    ctx.output.render(table)
+        ctx.output.line(f"status: {t.status_url}")
 
 
-def render_finished(finals: Sequence[tuple[QueuedTask, TaskState | None]]) -> Table:
+def render_finished(
+    console: Console, finals: Sequence[tuple[QueuedTask, TaskState | None]]
+) -> RenderableType:
     """One row per task with where it ended and its result or error."""
-    table = Table(title_justify="left")
-    table.add_column("service", no_wrap=True)
-    table.add_column("task id", no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    table.add_column("attempts", justify="right", no_wrap=True)
-    table.add_column("result / error", overflow="fold")
+    rows: list[list[Cell]] = []
     for task, state in finals:
         if state is None:
-            table.add_row(task.service, task.task_id, styled_status(task.status), "-", "")
+            rows.append([task.task_id, task.service, styled_status(task.status), "-", "-"])
             continue
         error = state.get("error")
         detail = (
             Text(str(error), style="red")
             if error
-            else Text(_brief(state.get("result")), style="dim")
+            else Text(_brief(state.get("result")) or "-", style="dim")
         )
-        table.add_row(
-            task.service,
-            task.task_id,
-            styled_status(state.status),
-            str(state.get("attempts") or "-"),
-            detail,
+        rows.append(
+            [
+                task.task_id,
+                task.service,
+                styled_status(state.status),
+                str(state.get("attempts") or "-"),
+                detail,
+            ]
         )
-    return table
+    columns = ("task id", "service", "status", "attempts", "result / error")
+    return render_records(console, "finished", columns, rows, right=(3,))
 
 
 def _task_json(task: QueuedTask, state: TaskState | None) -> dict[str, Any]:

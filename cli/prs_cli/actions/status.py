@@ -7,15 +7,17 @@ import json
 import uuid
 from typing import Any
 
+from rich.console import Console, RenderableType
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
 from prs_cli.actions.context import ActionContext
-from prs_cli.actions.queue import TASK_TYPES
+from prs_cli.actions.queue import TASK_TYPES, organization_id
 from prs_cli.client import API_PREFIX, TERMINAL_STATUSES, TaskState, status_path
 from prs_cli.errors import CliError, GatewayError, ProblemError, UsageError
 from prs_cli.output import styled_status
+from prs_cli.records import Cell, render_records
 
 # Fields in the order a person reads them; anything else the gateway adds follows.
 FIELD_ORDER = (
@@ -91,7 +93,7 @@ def list_tasks(ctx: ActionContext) -> int:
         ctx.output.json(page)
         return 0
     items = [TaskState(str(t.get("task_id")), str(t.get("status")), t) for t in page["items"]]
-    ctx.output.render(render_list(items))
+    ctx.output.render(render_list(ctx.output.out, items))
     ctx.output.line(f"{len(items)} of {page.get('total', len(items))} task(s)")
     return 0
 
@@ -109,36 +111,34 @@ def list_params(ctx: ActionContext) -> dict[str, str | int]:
         known = TASK_TYPES.get(o.task_type.strip().lower().replace("-", "_"))
         params["task_type"] = known.task_type if known else o.task_type.strip()
     if o.organization:
-        params["organization_id"] = o.organization
+        params["organization_id"] = organization_id(o.organization)
     return params
 
 
-def render_list(tasks: list[TaskState]) -> Table:
-    """One row per task: id, type, status, where it ran, when and why it failed."""
-    table = Table(title="tasks", title_justify="left")
-    table.add_column("task id", no_wrap=True)
-    table.add_column("type", no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    table.add_column("queue", no_wrap=True)
-    table.add_column("priority", no_wrap=True)
-    table.add_column("attempts", justify="right", no_wrap=True)
-    table.add_column("queued at", no_wrap=True)
-    table.add_column("error", overflow="fold")
-    for t in tasks:
-        queued_at = t.get("queued_at") or t.get("updated_at")
-        table.add_row(
-            t.task_id,
-            str(t.get("task_type") or "-"),
-            styled_status(t.status),
-            str(t.get("queue") or "-"),
-            str(t.get("priority") or "-"),
-            str(t.get("attempts") if t.get("attempts") is not None else "-"),
-            str(queued_at)[:19].replace("T", " ") if queued_at else "-",
-            Text(str(t.get("error")), style="red") if t.get("error") else "",
-        )
-    if not tasks:
-        table.add_row(Text("no tasks", style="dim"), "", "", "", "", "", "", "")
-    return table
+LIST_COLUMNS = ("task id", "type", "status", "queue", "priority", "attempts", "queued at", "error")
+
+
+def list_row(task: dict[str, Any]) -> list[Cell]:
+    """One task as the cells of a task list (the id in full)."""
+    queued_at = task.get("queued_at") or task.get("updated_at")
+    attempts = task.get("attempts")
+    error = task.get("error")
+    return [
+        str(task.get("task_id")),
+        str(task.get("task_type") or "-"),
+        styled_status(str(task.get("status"))),
+        str(task.get("queue") or "-"),
+        str(task.get("priority") or "-"),
+        "-" if attempts is None else str(attempts),
+        str(queued_at)[:19].replace("T", " ") if queued_at else "-",
+        Text(str(error), style="red") if error else "-",
+    ]
+
+
+def render_list(console: Console, tasks: list[TaskState]) -> RenderableType:
+    """One row (or, on a narrow terminal, one block) per task."""
+    rows = [list_row(t.raw) for t in tasks]
+    return render_records(console, "tasks", LIST_COLUMNS, rows, empty="no tasks", right=(5,))
 
 
 def validated_task_id(task_id: str | None) -> str:

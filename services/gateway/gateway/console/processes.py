@@ -8,7 +8,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from gateway.api.deps import SessionDep, StateDep, rate_limited
 from gateway.api.problems import Problem
 from gateway.api.routes.notifications import notification_log
-from gateway.api.routes.processes import TRIGGERS, process_status, run_process
+from gateway.api.routes.process_status import process_statuses
+from gateway.api.routes.processes import TRIGGERS, run_process
 from gateway.console.web import Console, Operating, page, problem_page
 
 router = APIRouter()
@@ -20,7 +21,7 @@ async def processes(request: Request, session: SessionDep, console: Console) -> 
         request,
         "processes.html",
         console,
-        processes=await process_status(session, console.principal, None),
+        processes=await process_statuses(session, console.principal.organization_id),
         runnable=set(TRIGGERS),
         queued=request.query_params.get("queued"),
     )

@@ -126,6 +126,10 @@ class GatewayClient:
         """
         return self._request("GET", path, params=params, accept=accept)
 
+    def patch_json(self, path: str, body: Mapping[str, Any]) -> Any:
+        """PATCH a JSON body and return the JSON answer."""
+        return self._request("PATCH", path, json_body=dict(body))
+
     def delete_json(self, path: str, params: Mapping[str, str | int] | None = None) -> Any:
         """DELETE and return the JSON answer."""
         return self._request("DELETE", path, params=params)

@@ -13,6 +13,7 @@ from prs_cli.client import ClientFactory, client_factory
 from prs_cli.config import Config, resolve_api_key, resolve_gateway_url
 from prs_cli.errors import CliError, MissingOption, UsageError
 from prs_cli.output import Output
+from prs_cli.schedules import schedules_app
 
 EXIT_INTERRUPTED = 130
 
@@ -287,6 +288,7 @@ def build_app(factory: ClientFactory | None = None) -> typer.Typer:
             raise typer.Exit(EXIT_INTERRUPTED) from None
         output.json(ids)
 
+    app.add_typer(schedules_app(make_client), name="schedules")
     return app
 
 

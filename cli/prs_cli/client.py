@@ -137,6 +137,10 @@ class GatewayClient:
             "POST", path, json_body=dict(body) if body is not None else None, params=params
         )
 
+    def patch_json(self, path: str, body: Mapping[str, Any]) -> Any:
+        """PATCH a JSON body and return the JSON answer."""
+        return self._request("PATCH", path, json_body=dict(body))
+
     def delete_json(self, path: str, params: Mapping[str, str | int] | None = None) -> Any:
         """DELETE and return the JSON answer."""
         return self._request("DELETE", path, params=params)

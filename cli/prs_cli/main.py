@@ -14,6 +14,7 @@ from prs_cli.command import EXIT_INTERRUPTED, GlobalOptions, usage_error
 from prs_cli.config import Config, resolve_api_key, resolve_gateway_url
 from prs_cli.errors import CliError, UsageError
 from prs_cli.output import Output
+from prs_cli.schedules import schedules_app
 
 
 def build_app(factory: ClientFactory | None = None) -> typer.Typer:
@@ -309,6 +310,7 @@ def build_app(factory: ClientFactory | None = None) -> typer.Typer:
     app.command("manage_background_tasks", hidden=True)(manage_background_tasks)
     tasks_cmd.register(app, make_client)
     dlq_cmd.register(app, make_client)
+    app.add_typer(schedules_app(make_client), name="schedules")
     return app
 
 

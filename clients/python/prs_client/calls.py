@@ -36,6 +36,7 @@ from prs_client.models import (
     RegisterWebhookRequest,
     ReportSummary,
     ReportType,
+    ScheduleView,
     SendNotificationRequest,
     TaskPage,
     TaskStatus,
@@ -80,6 +81,10 @@ def _model(model: type[M]) -> Callable[[httpx.Response], M]:
 def _models(model: type[M]) -> Callable[[httpx.Response], list[M]]:
     adapter = TypeAdapter(list[model])  # type: ignore[valid-type]
     return lambda response: list(adapter.validate_json(response.content))
+
+
+def _one_of(model: type[M]) -> Callable[[httpx.Response], list[M]]:
+    return lambda response: [model.model_validate_json(response.content)]
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:
@@ -374,7 +379,44 @@ def download_report(
 def process_status(process_name: str | None = None) -> Call[list[ProcessStatus]]:
     """Last run, outcome counts and timings of each automated process (or the one named)."""
     params = _clean({"process_name": process_name})
-    return Call("GET", f"{PROCESSES}/process-status/", _models(ProcessStatus), params=params)
+    # The gateway answers a named process with one object (as the seed did); the client keeps
+    # returning a list either way, so callers need not tell the two cases apart.
+    parse = _models(ProcessStatus) if process_name is None else _one_of(ProcessStatus)
+    return Call("GET", f"{PROCESSES}/process-status/", parse, params=params)
+
+
+SCHEDULES = f"{PROCESSES}/schedules"
+
+
+def list_schedules() -> Call[list[ScheduleView]]:
+    """Every scheduled process with its cron expression, enabled flag and latest run (admin)."""
+    return Call("GET", f"{SCHEDULES}/", _models(ScheduleView))
+
+
+def get_schedule(name: str) -> Call[ScheduleView]:
+    """One schedule (admin)."""
+    return Call("GET", f"{SCHEDULES}/{name}/", _model(ScheduleView))
+
+
+def change_schedule(
+    name: str, *, enabled: bool | None = None, cron: str | None = None
+) -> Call[QueuedResponse]:
+    """Queue a change of a schedule for the scheduler: on or off, a new cron expression (admin)."""
+    body = {k: v for k, v in {"enabled": enabled, "cron": cron}.items() if v is not None}
+    return Call("PATCH", f"{SCHEDULES}/{name}/", _model(QueuedResponse), json=body)
+
+
+def enable_schedule(name: str) -> Call[QueuedResponse]:
+    return _queue(f"{SCHEDULES}/{name}/enable/", None, None)
+
+
+def disable_schedule(name: str) -> Call[QueuedResponse]:
+    return _queue(f"{SCHEDULES}/{name}/disable/", None, None)
+
+
+def run_schedule(name: str) -> Call[QueuedResponse]:
+    """Run a scheduled process now through the scheduler (admin)."""
+    return _queue(f"{SCHEDULES}/{name}/run/", None, None)
 
 
 def system_health() -> Call[dict[str, Any]]:

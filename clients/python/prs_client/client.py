@@ -148,6 +148,12 @@ class Client:
     download_report = _sync(calls.download_report)
     process_status = _sync(calls.process_status)
     system_health = _sync(calls.system_health)
+    list_schedules = _sync(calls.list_schedules)
+    get_schedule = _sync(calls.get_schedule)
+    change_schedule = _sync(calls.change_schedule)
+    enable_schedule = _sync(calls.enable_schedule)
+    disable_schedule = _sync(calls.disable_schedule)
+    run_schedule = _sync(calls.run_schedule)
 
 
 class AsyncClient:
@@ -213,3 +219,9 @@ class AsyncClient:
     download_report = _async(calls.download_report)
     process_status = _async(calls.process_status)
     system_health = _async(calls.system_health)
+    list_schedules = _async(calls.list_schedules)
+    get_schedule = _async(calls.get_schedule)
+    change_schedule = _async(calls.change_schedule)
+    enable_schedule = _async(calls.enable_schedule)
+    disable_schedule = _async(calls.disable_schedule)
+    run_schedule = _async(calls.run_schedule)

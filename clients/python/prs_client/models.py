@@ -231,12 +231,38 @@ class ProcessStatus(_Response):
     process_name: str
     task_type: str
     schedule: str
+    cron: str
+    enabled: bool | None
+    next_run: datetime | None
     status: str
     last_run: datetime | None
     last_finished: datetime | None
+    last_success: datetime | None
     last_error: str | None
+    last_error_at: datetime | None
     counts: dict[str, int]
+    success_count: int
+    failure_count: int
     average_duration_ms: float | None
+    last_duration_ms: float | None
+
+
+class ScheduleView(_Response):
+    name: str
+    cron: str
+    schedule: str
+    enabled: bool | None
+    next_run: datetime | None
+    description: str
+    message_type: str
+    message_kind: str
+    announced: bool
+    revision: int | None
+    changed_at: datetime | None
+    changed_by: str | None
+    last_run_at: datetime | None
+    last_run_source: str | None
+    last_run_task_id: str | None
 
 
 ProcessName = Literal[

@@ -173,15 +173,15 @@ def test_a_replayed_call_returns_the_first_task_and_a_reused_key_is_refused(
 ) -> None:
     key = f"deal-1-verify-{uuid.uuid4().hex[:8]}"
     first = client.queue_deal_processing(
-        deal_id="demo-acme-deal-1", workflow_action="verify_deal", idempotency_key=key
+        deal_id="replay-deal", workflow_action="verify_deal", idempotency_key=key
     )
     again = client.queue_deal_processing(
-        deal_id="demo-acme-deal-1", workflow_action="verify_deal", idempotency_key=key
+        deal_id="replay-deal", workflow_action="verify_deal", idempotency_key=key
     )
     assert again.task_id == first.task_id
     with pytest.raises(ValidationFailed) as reused:
         client.queue_deal_processing(
-            deal_id="demo-acme-deal-1", workflow_action="generate_invoice", idempotency_key=key
+            deal_id="replay-deal", workflow_action="generate_invoice", idempotency_key=key
         )
     assert [e.field for e in reused.value.errors] == ["Idempotency-Key"]
     # Without a key given, each call is its own task.

@@ -85,6 +85,7 @@ RESPONSES = [
     models.DiagnosticResponse,
     models.ReportSummary,
     models.ProcessStatus,
+    models.ScheduleView,
 ]
 ENUMS = [
     models.Priority,
@@ -156,6 +157,12 @@ def _sample_calls() -> list[calls.Call[Any]]:
         calls.download_report("r-1"),
         calls.process_status(),
         calls.system_health(),
+        calls.list_schedules(),
+        calls.get_schedule("system_cleanup"),
+        calls.change_schedule("system_cleanup", cron="0 * * * *"),
+        calls.enable_schedule("system_cleanup"),
+        calls.disable_schedule("system_cleanup"),
+        calls.run_schedule("system_cleanup"),
     ]
 
 
@@ -183,7 +190,7 @@ def test_the_queuing_operations_are_every_accepted_operation_of_the_gateway(
         for method, op in methods.items()
         if "202" in op["responses"] and not path.startswith("/api/dead-letters")
     }
-    called = {call.path for call in _sample_calls() if call.method == "POST"}
+    called = {call.path for call in _sample_calls() if call.method in ("POST", "PATCH")}
     missing = {
         p
         for p in accepted

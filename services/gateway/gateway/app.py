@@ -20,8 +20,10 @@ from gateway.api.routes import (
     keys,
     monitoring,
     notifications,
+    process_status,
     processes,
     queueing,
+    schedules,
     task_admin,
     tasks,
     webhooks,
@@ -132,6 +134,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(task_admin.router)
     app.include_router(tasks.router)
     app.include_router(processes.router)
+    app.include_router(process_status.router)
+    app.include_router(schedules.router)
     app.include_router(dead_letters.router)
     app.include_router(notifications.router)
     app.include_router(webhooks.router)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from prs_shared.db.types import UTCDateTime
@@ -168,3 +168,26 @@ class SentNotification(Base):
     message_id: Mapped[str] = mapped_column(String(300))
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class ScheduleReplica(Base):
+    """The gateway's copy of one scheduler schedule (from ``scheduler.schedule_changed``).
+
+    The scheduler owns the schedules; this copy lets the gateway list them and show them in
+    process-status without calling it. ``revision`` only grows: an older copy never wins.
+    """
+
+    __tablename__ = "schedule_replicas"
+
+    job: Mapped[str] = mapped_column(String(100), primary_key=True)
+    cron: Mapped[str] = mapped_column(String(100))
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    description: Mapped[str] = mapped_column(String(500))
+    message_type: Mapped[str] = mapped_column(String(200))
+    message_kind: Mapped[str] = mapped_column(String(10))
+    revision: Mapped[int] = mapped_column(BigInteger)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    changed_by: Mapped[str] = mapped_column(String(200))
+    last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_run_source: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    last_run_task_id: Mapped[str | None] = mapped_column(String(36), nullable=True)

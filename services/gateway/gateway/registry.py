@@ -16,7 +16,7 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.models import Report, SentNotification, ServiceHeartbeat, Task
+from gateway.models import Report, ScheduleReplica, SentNotification, ServiceHeartbeat, Task
 from gateway.task_events import add_events, lifecycle_event
 from prs_shared.messaging.deals import AUDIT_REPORT_GENERATED, AuditReportGenerated
 from prs_shared.messaging.envelope import Priority
@@ -34,6 +34,7 @@ from prs_shared.messaging.notifications import (
     NotificationOutcome,
 )
 from prs_shared.messaging.registry_feed import REGISTRY_TYPES
+from prs_shared.messaging.schedule import SCHEDULE_CHANGED, ScheduleState
 from prs_shared.messaging.subscription import Subscription, fold
 from prs_shared.messaging.topology import Topology, declare_work_queue
 
@@ -202,6 +203,31 @@ async def apply_heartbeats(
         row.queues = beat.queues
 
 
+async def replicate_schedules(
+    items: Sequence[Item[ScheduleState]], session: AsyncSession, deps: None
+) -> None:
+    """The scheduler's announcements into the gateway's copy; the highest revision wins."""
+    latest: dict[str, ScheduleState] = {}
+    for item in items:
+        seen = latest.get(item.payload.job)
+        if seen is None or item.payload.revision >= seen.revision:
+            latest[item.payload.job] = item.payload
+    stmt = select(ScheduleReplica).where(ScheduleReplica.job.in_(sorted(latest)))
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        stmt = stmt.order_by(ScheduleReplica.job).with_for_update()
+    existing = {row.job: row for row in (await session.execute(stmt)).scalars()}
+    for job, announced in latest.items():
+        row = existing.get(job)
+        # Equal revisions are copies (every scheduler start announces); applying one is harmless.
+        if row is not None and row.revision > announced.revision:
+            continue
+        if row is None:
+            row = ScheduleReplica(job=job)
+            session.add(row)
+        for field, value in announced.model_dump().items():
+            setattr(row, field, value)
+
+
 REGISTRY_HANDLERS = BatchHandlerRegistry(
     [
         BatchHandler(LIFECYCLE_EVENTS, apply_lifecycle, None),
@@ -209,6 +235,7 @@ REGISTRY_HANDLERS = BatchHandlerRegistry(
         BatchHandler((AUDIT_REPORT_GENERATED,), record_reports, None),
         BatchHandler((NOTIFICATION_SENT,), record_notifications, "sent"),
         BatchHandler((NOTIFICATION_FAILED,), record_notifications, "failed"),
+        BatchHandler((SCHEDULE_CHANGED,), replicate_schedules, None),
     ]
 )
 """What the registry folds, and how; its queue is bound to the same types (``REGISTRY_TYPES``)."""

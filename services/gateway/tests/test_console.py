@@ -306,3 +306,37 @@ async def test_a_malformed_time_is_named_and_only_admins_filter_by_organization(
     refused = await gateway.client.get("/console/tasks", params={"organization_id": "org-a"})
     assert refused.status_code == 400
     assert "organization_id: only an admin" in refused.text
+
+
+async def test_an_admin_disables_a_schedule_from_the_processes_page(gateway: Gateway) -> None:
+    csrf = await log_in(gateway)
+    page = await gateway.client.get("/console/processes")
+    assert 'aria-label="Disable system_cleanup"' in page.text
+
+    response = await gateway.client.post(
+        "/console/processes/system_cleanup/disable", data={"csrf": csrf}
+    )
+
+    assert response.status_code == 303
+    task_id = response.headers["location"].split("queued=")[1]
+    status = await gateway.client.get(
+        f"/api/background-tasks/{task_id}/status/", headers=gateway.auth()
+    )
+    assert status.json()["task_type"] == "schedule.update"
+
+
+async def test_only_an_admin_switches_schedules_and_only_with_the_csrf_token(
+    gateway: Gateway,
+) -> None:
+    csrf = await log_in(gateway, await gateway.make_key("operator"))
+    page = await gateway.client.get("/console/processes")
+    assert "Run now" in page.text
+    assert "Disable system_cleanup" not in page.text
+    refused = await gateway.client.post(
+        "/console/processes/system_cleanup/disable", data={"csrf": csrf}
+    )
+    assert refused.status_code == 403
+
+    await log_in(gateway)
+    forged = await gateway.client.post("/console/processes/system_cleanup/disable", data={})
+    assert forged.status_code == 403

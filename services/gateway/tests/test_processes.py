@@ -80,18 +80,28 @@ async def test_process_status_reports_runs_and_refuses_unknown_names(gateway: Ga
         headers=gateway.auth(),
     )
     assert known.status_code == 200
-    [status] = known.json()
+    status = known.json()
+    assert status["process_name"] == "commission_calculation"
     assert status["status"] == "QUEUED"
     assert status["counts"] == {"QUEUED": 1}
+    assert (status["success_count"], status["failure_count"]) == (0, 0)
+    assert status["cron"] == "0 */6 * * *"
+    assert status["schedule"] == "every 6 hours"
+    assert status["next_run"] is not None
     everything = await gateway.client.get(
         "/api/automated-processes/process-status/", headers=gateway.auth()
     )
-    names = {p["process_name"] for p in everything.json()}
-    assert {
+    names = [p["process_name"] for p in everything.json()]
+    assert names == [
         "deal_verification_reminders",
         "commission_calculation",
         "audit_report_generation",
-    } <= names
+        "overdue_detection",
+        "system_cleanup",
+        "health_monitoring",
+        "task_monitoring",
+        "failed_task_cleanup",
+    ]
     unknown = await gateway.client.get(
         "/api/automated-processes/process-status/",
         params={"process_name": "nope"},

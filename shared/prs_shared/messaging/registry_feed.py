@@ -10,6 +10,7 @@ from __future__ import annotations
 from prs_shared.messaging.deals import AUDIT_REPORT_GENERATED
 from prs_shared.messaging.messages import HEARTBEAT, LIFECYCLE_STATUS_TYPES
 from prs_shared.messaging.notifications import NOTIFICATION_FAILED, NOTIFICATION_SENT
+from prs_shared.messaging.schedule import SCHEDULE_CHANGED
 
 REGISTRY_SUBSCRIBER = "gateway-registry"
 """Its queue is ``<namespace>gateway-registry.events``."""
@@ -20,4 +21,5 @@ REGISTRY_TYPES: tuple[str, ...] = (
     AUDIT_REPORT_GENERATED.type,
     NOTIFICATION_SENT.type,
     NOTIFICATION_FAILED.type,
+    SCHEDULE_CHANGED.type,
 )

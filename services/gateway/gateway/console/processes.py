@@ -1,4 +1,5 @@
-"""Scheduled processes with their last run and outcome, and run now; the notification log."""
+"""Scheduled processes with their schedule, last run and outcome, run now, enable and disable;
+the notification log."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from gateway.api.deps import SessionDep, StateDep, rate_limited
 from gateway.api.problems import Problem
 from gateway.api.routes.notifications import notification_log
-from gateway.api.routes.processes import TRIGGERS, process_status, run_process
+from gateway.api.routes.process_status import process_statuses
+from gateway.api.routes.processes import TRIGGERS, run_process
+from gateway.api.routes.schedules import ScheduleChangeRequest, change_schedule
 from gateway.console.web import Console, Operating, page, problem_page
 
 router = APIRouter()
@@ -20,8 +23,9 @@ async def processes(request: Request, session: SessionDep, console: Console) -> 
         request,
         "processes.html",
         console,
-        processes=await process_status(session, console.principal, None),
+        processes=await process_statuses(session, console.principal.organization_id),
         runnable=set(TRIGGERS),
+        may_schedule=console.principal.is_admin and console.principal.organization_id is None,
         queued=request.query_params.get("queued"),
     )
 
@@ -35,6 +39,24 @@ async def run_now(name: str, request: Request, state: StateDep, console: Operati
             raise Problem(404, "Unknown process", f"no process {name!r} runs on demand")
         principal = await rate_limited(console.principal, state)
         queued = await run_process(spec, request, principal, state, None)
+    except Problem as refused:
+        return problem_page(request, console, refused)
+    return RedirectResponse(f"/console/processes?queued={queued.task_id}", 303)
+
+
+@router.post("/processes/{name}/{switch}", response_model=None)
+async def switch_schedule(
+    name: str, switch: str, request: Request, state: StateDep, console: Operating
+) -> Response:
+    """Enable or disable a process's schedule (admin keys only, as in the API)."""
+    try:
+        if switch not in ("enable", "disable"):
+            raise Problem(404, "Not found", f"no action {switch!r}; enable or disable")
+        if not console.principal.is_admin:
+            raise Problem(403, "Forbidden", "switching schedules needs an admin key")
+        principal = await rate_limited(console.principal, state)
+        change = ScheduleChangeRequest(enabled=switch == "enable")
+        queued = await change_schedule(name, change, request, principal, state)
     except Problem as refused:
         return problem_page(request, console, refused)
     return RedirectResponse(f"/console/processes?queued={queued.task_id}", 303)

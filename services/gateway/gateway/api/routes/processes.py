@@ -1,14 +1,14 @@
-"""The seed's automated-process endpoints: triggers, audit reports, system health, status."""
+"""The seed's automated-process endpoints: triggers, audit reports, system health."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, status
 from fastapi.responses import FileResponse, JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, select
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import select
 
 from gateway.api.accept import ACCEPTED, IDEMPOTENT, accept
 from gateway.api.deps import (
@@ -26,7 +26,8 @@ from gateway.api.schemas import QueuedResponse
 from gateway.api.schemas_queue import GenerateAuditReportRequest, TriggerProcessRequest
 from gateway.auth import Principal, Role
 from gateway.health import system_health
-from gateway.models import Report, Task
+from gateway.models import Report
+from gateway.schedules import PROCESSES
 from gateway.state import GatewayState
 from prs_shared.messaging.catalog import MessageSpec
 from prs_shared.messaging.deals import (
@@ -37,17 +38,8 @@ from prs_shared.messaging.deals import (
     GenerateAuditReport,
 )
 from prs_shared.messaging.envelope import Priority
-from prs_shared.messaging.messages import TaskStatus
 
 router = APIRouter(prefix="/api/automated-processes", tags=["automated processes"])
-
-# The seed's process names, the task type that runs each, and the seed's schedule.
-PROCESSES: dict[str, tuple[str, str]] = {
-    "deal_verification_reminders": (RUN_VERIFICATION_REMINDERS.type, "daily at midnight UTC"),
-    "commission_calculation": (RUN_COMMISSION_CALCULATION.type, "every 6 hours"),
-    "audit_report_generation": (GENERATE_AUDIT_REPORT.type, "weekly on Sundays"),
-    "overdue_detection": (DETECT_OVERDUE_DEALS.type, "daily"),
-}
 
 TRIGGERERS = require(Role.OPERATOR)
 
@@ -90,7 +82,7 @@ def _trigger(path: str, spec: MessageSpec, doc: str) -> None:
 
     name = path.strip("/").replace("-", "_")
     trigger.__name__ = name
-    TRIGGERS[next(n for n, (t, _) in PROCESSES.items() if t == spec.type)] = spec
+    TRIGGERS[next(p.name for p in PROCESSES.values() if p.message.type == spec.type)] = spec
     router.add_api_route(
         path,
         trigger,
@@ -274,87 +266,3 @@ async def get_system_health(state: StateDep, principal: CurrentPrincipal) -> JSO
     """Database, broker (queue depths, consumers), service heartbeats, disk space and SMTP."""
     report = await system_health(state, principal.organization_id)
     return JSONResponse(report, status_code=503 if report["status"] == "unhealthy" else 200)
-
-
-class ProcessStatus(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "process_name": "commission_calculation",
-                    "task_type": "process.commission_calculation.run",
-                    "schedule": "every 6 hours",
-                    "status": "SUCCEEDED",
-                    "last_run": "2026-11-28T12:00:00Z",
-                    "last_finished": "2026-11-28T12:00:00Z",
-                    "last_error": None,
-                    "counts": {"SUCCEEDED": 28},
-                    "average_duration_ms": 412.5,
-                }
-            ]
-        }
-    )
-
-    process_name: str
-    task_type: str
-    schedule: str
-    status: str = Field(description="Status of the latest run, or never_run.")
-    last_run: datetime | None
-    last_finished: datetime | None
-    last_error: str | None
-    counts: dict[str, int] = Field(description="Runs by status.")
-    average_duration_ms: float | None
-
-
-@router.get(
-    "/process-status/",
-    responses={404: {"description": "Unknown process name; the problem lists the known ones."}},
-)
-async def process_status(
-    session: SessionDep,
-    principal: CurrentPrincipal,
-    process_name: Annotated[str | None, Query(max_length=100)] = None,
-) -> list[ProcessStatus]:
-    """Last run, outcome counts and timings of each automated process (or the one named)."""
-    if process_name is not None and process_name not in PROCESSES:
-        raise Problem(
-            404,
-            "Unknown process",
-            f"no process {process_name!r}; known: {', '.join(sorted(PROCESSES))}",
-        )
-    names = [process_name] if process_name else sorted(PROCESSES)
-    return [await _process_status(session, principal.organization_id, n) for n in names]
-
-
-async def _process_status(session: Any, org: str | None, name: str) -> ProcessStatus:
-    task_type, schedule = PROCESSES[name]
-    conditions: list[Any] = [Task.task_type == task_type]
-    if org is not None:
-        conditions.append(Task.organization_id == org)
-    counts = {
-        row.status: int(row.n)
-        for row in await session.execute(
-            select(Task.status, func.count().label("n")).where(*conditions).group_by(Task.status)
-        )
-    }
-    latest = (
-        await session.execute(
-            select(Task).where(*conditions).order_by(Task.updated_at.desc()).limit(1)
-        )
-    ).scalar_one_or_none()
-    average = await session.scalar(
-        select(func.avg(Task.duration_ms)).where(
-            *conditions, Task.status == TaskStatus.SUCCEEDED.value
-        )
-    )
-    return ProcessStatus(
-        process_name=name,
-        task_type=task_type,
-        schedule=schedule,
-        status=latest.status if latest else "never_run",
-        last_run=(latest.queued_at or latest.started_at) if latest else None,
-        last_finished=latest.finished_at if latest else None,
-        last_error=latest.error if latest else None,
-        counts=counts,
-        average_duration_ms=float(average) if average is not None else None,
-    )

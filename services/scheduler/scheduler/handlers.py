@@ -38,10 +38,18 @@ async def _schedule_of(
     scoped = ctx.envelope.organization_id is not None
     job = None if scoped else jobs.get(current_name(name))
     row = None if job is None else await current(ctx.session, job.name, lock=True)
-    if job is None or row is None:
+    if job is None:
         listing = "" if scoped else f"; jobs: {sorted(jobs)}"
         raise PermanentError(f"no job {name!r} in the schedule{listing}")
+    if row is None:
+        # A known job whose row the first tick has not stored yet (a command that arrived
+        # while the scheduler was starting): retried, not refused.
+        raise ScheduleNotSeeded(f"the schedule of {job.name!r} is not stored yet")
     return job, row
+
+
+class ScheduleNotSeeded(RuntimeError):
+    """A known job's schedule row does not exist yet; retrying finds it."""
 
 
 async def handle_run_now(

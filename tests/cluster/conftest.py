@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -57,3 +58,9 @@ def all_nodes_up(cluster_urls: list[str]) -> list[str]:
     for node in (1, 2, 3):
         ctl(node, "-q", "await_startup")
     return cluster_urls
+
+
+@pytest.fixture
+def cluster_namespace() -> str:
+    """A unique prefix for one test's queues and exchanges on the cluster."""
+    return f"c{uuid.uuid4().hex[:10]}."

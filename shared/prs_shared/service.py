@@ -125,7 +125,12 @@ class ServiceHost:
         self.service = settings.service_name
         self.worker = worker_id()
         catalog.load_all()
-        self.topology = Topology(namespace=settings.namespace)
+        self.topology = Topology(
+            namespace=settings.namespace,
+            queue_type=settings.queue_type,
+            # One delivery more than the runtime's own crash guard allows (see Topology).
+            delivery_limit=settings.crash_limit + 1,
+        )
         self._handlers = handlers
         self._command_queues = command_queues
         self._migrations = migrations

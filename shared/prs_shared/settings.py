@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from prs_shared.messaging.failover import split_urls
+from prs_shared.messaging.topology import QueueType
 
 Environment = Literal["development", "test", "production"]
 
@@ -36,6 +37,12 @@ class ServiceSettings(BaseSettings):
     namespace: str = Field(
         default="",
         description="Prefix for every exchange and queue name; tests use it to isolate runs.",
+    )
+    queue_type: QueueType = Field(
+        default="classic",
+        description="classic: queues on one node, with task priorities. quorum: queues "
+        "replicated over a cluster's nodes, at-least-once dead-lettering, no priorities on "
+        "RabbitMQ 3.10 (docs/adr/0005-quorum-queues.md). An existing queue keeps its type.",
     )
     prefetch: int = Field(default=64, ge=1, le=10_000, description="Unacked deliveries per queue.")
     max_retries: int = Field(default=3, ge=0, le=50, description="Retries after the first try.")

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import uuid
 from collections.abc import Callable
@@ -44,9 +43,7 @@ def cluster_ctl() -> Ctl:
 @pytest.fixture(scope="session")
 def cluster_urls() -> list[str]:
     """The AMQP URLs of the three running nodes, node 1 first."""
-    if shutil.which("rabbitmq-server") is None and not Path("/usr/lib/rabbitmq/bin").exists():
-        pytest.fail("rabbitmq-server is not installed: apt-get install -y rabbitmq-server")
-    harness("start")
+    harness("start")  # fails saying what to install when rabbitmq-server is missing
     return harness("nodes").strip().split(",")
 
 

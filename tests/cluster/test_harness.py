@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import aio_pika
+
+HARNESS = Path(__file__).resolve().parents[2] / "scripts" / "rabbitmq-cluster"
 
 
 def test_the_three_nodes_run_as_one_cluster(
@@ -46,3 +51,19 @@ def test_the_cluster_does_not_touch_the_broker_on_5672(
     status = json.loads(cluster_ctl(1, "-q", "cluster_status", "--formatter", "json"))
     assert "rabbit@localhost" not in status["running_nodes"] + status["disk_nodes"]
     assert all(":5672/" not in url for url in cluster_urls)
+
+
+def test_without_rabbitmq_server_the_harness_fails_saying_what_to_install(
+    tmp_path: Path,
+) -> None:
+    env = {
+        **os.environ,
+        "PRS_RABBITMQ_BIN": str(tmp_path / "none"),
+        "PRS_CLUSTER_DIR": str(tmp_path),
+    }
+    done = subprocess.run(
+        [str(HARNESS), "start"], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 2
+    assert "rabbitmq-server is not installed" in done.stderr
+    assert "apt-get install -y rabbitmq-server" in done.stderr

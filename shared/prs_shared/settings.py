@@ -42,7 +42,7 @@ class ServiceSettings(BaseSettings):
         default="classic",
         description="classic: queues on one node, with task priorities. quorum: queues "
         "replicated over a cluster's nodes, at-least-once dead-lettering, no priorities on "
-        "RabbitMQ 3.10 (docs/adr/0005-quorum-queues.md). An existing queue keeps its type.",
+        "RabbitMQ 3.10 (docs/adr/0007-quorum-queues.md). An existing queue keeps its type.",
     )
     prefetch: int = Field(default=64, ge=1, le=10_000, description="Unacked deliveries per queue.")
     max_retries: int = Field(default=3, ge=0, le=50, description="Retries after the first try.")

@@ -14,7 +14,7 @@ Layout (names get the optional namespace prefix):
   their dead-letter exchange, to catch anything the broker itself rejects.
 
 Queues are classic by default (with priorities); ``PRS_QUEUE_TYPE=quorum`` declares every queue
-as a replicated quorum queue instead (docs/adr/0005-quorum-queues.md).
+as a replicated quorum queue instead (docs/adr/0007-quorum-queues.md).
 """
 
 from __future__ import annotations

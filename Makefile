@@ -11,7 +11,7 @@ export PRS_DATA_DIR ?= $(CURDIR)/data
 export PRS_ADMIN_API_KEY ?= dev-admin-key
 export PRS_GATEWAY_PORT ?= 8000
 
-.PHONY: install run test lint bench clean asyncapi browser
+.PHONY: install run test test-cluster lint bench clean asyncapi browser
 
 $(BIN)/.installed: pyproject.toml uv.lock shared/pyproject.toml services/*/pyproject.toml cli/pyproject.toml clients/python/pyproject.toml
 	@# A Debian-managed Python refuses a plain pip install (PEP 668): then uv goes to the user site.
@@ -40,6 +40,12 @@ browser:  ## Debian's chromium for the console's browser tests (apt retried whil
 
 test: install browser  ## every test: unit, integration (real RabbitMQ and PostgreSQL), end-to-end
 	$(BIN)/pytest
+
+# Not part of `make test`: it starts a three-node RabbitMQ of its own (ports 5681-5683).
+test-cluster: install  ## the cluster tests: failover between nodes, quorum queues
+	@test -x $${PRS_RABBITMQ_BIN:-/usr/lib/rabbitmq/bin}/rabbitmq-server || { echo "make test-cluster needs Debian's rabbitmq-server (3.10 or later): run 'apt-get install -y rabbitmq-server' as root" >&2; exit 1; }
+	scripts/rabbitmq-cluster start
+	PRS_CLUSTER_TESTS=1 $(BIN)/pytest tests/cluster; status=$$?; scripts/rabbitmq-cluster stop; exit $$status
 
 lint: install
 	$(BIN)/ruff check .

@@ -9,7 +9,6 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import aio_pika
 from aio_pika.abc import AbstractRobustConnection
@@ -22,6 +21,7 @@ from prs_shared.db.engine import SessionFactory, create_engine, is_sqlite, sessi
 from prs_shared.db.migrations import upgrade
 from prs_shared.messaging import catalog
 from prs_shared.messaging.envelope import Envelope, utcnow
+from prs_shared.messaging.failover import FailoverConnection, broker_addresses, split_urls
 from prs_shared.messaging.handlers import HandlerRegistry
 from prs_shared.messaging.messages import HEARTBEAT, Heartbeat
 from prs_shared.messaging.outbox import OutboxRelay
@@ -41,17 +41,12 @@ class StartupError(RuntimeError):
     """A service cannot start for a reason the operator must fix; the message says which."""
 
 
-def _broker_address(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.hostname or 'localhost'}:{parts.port or 5672}"
-
-
 def _log_broker_wait(settings: ServiceSettings, state: RetryCallState) -> None:
     exc = state.outcome.exception() if state.outcome is not None else None
     wait = state.next_action.sleep if state.next_action is not None else 0.0
     log.warning(
         "RabbitMQ is not answering at %s (%s); retrying in %.0fs",
-        _broker_address(settings.amqp_url),
+        broker_addresses(settings.amqp_url),
         type(exc).__name__ if exc else "no answer",
         wait,
     )
@@ -61,8 +56,11 @@ async def connect(settings: ServiceSettings, name: str) -> AbstractRobustConnect
     """A robust connection (reconnects and restores channels, queues and consumers).
 
     A broker that is down when the service starts is waited for with growing pauses (a line in
-    the log each time, no traceback), as it is when it goes away later.
+    the log each time, no traceback), as it is when it goes away later. With several URLs in
+    ``AMQP_URL`` (the nodes of a cluster) each attempt starts at the next node, and a connection
+    that is lost later reconnects to another node.
     """
+    urls = split_urls(settings.amqp_url)
     async for attempt in AsyncRetrying(
         retry=retry_if_exception_type((ConnectionError, OSError, asyncio.TimeoutError)),
         wait=wait_exponential(multiplier=0.5, max=15),
@@ -70,12 +68,32 @@ async def connect(settings: ServiceSettings, name: str) -> AbstractRobustConnect
         reraise=True,
     ):
         with attempt:
-            return await aio_pika.connect_robust(
-                settings.amqp_url,
+            if len(urls) == 1:
+                return await aio_pika.connect_robust(
+                    urls[0],
+                    client_properties={"connection_name": name},
+                    reconnect_interval=1.0,
+                )
+            connection = FailoverConnection(
+                urls,
+                start=attempt.retry_state.attempt_number - 1,
                 client_properties={"connection_name": name},
                 reconnect_interval=1.0,
             )
+            try:
+                await connection.connect()
+            except BaseException:
+                await asyncio.shield(_close_quietly(connection))
+                raise
+            return connection
     raise AssertionError("unreachable")  # AsyncRetrying either returns or raises
+
+
+async def _close_quietly(connection: AbstractRobustConnection) -> None:
+    try:
+        await connection.close()
+    except Exception:
+        log.debug("closing a connection that never opened", exc_info=True)
 
 
 def serve_metrics(settings: ServiceSettings) -> None:
@@ -108,7 +126,12 @@ class ServiceHost:
         self.service = settings.service_name
         self.worker = worker_id()
         catalog.load_all()
-        self.topology = Topology(namespace=settings.namespace)
+        self.topology = Topology(
+            namespace=settings.namespace,
+            queue_type=settings.queue_type,
+            # One delivery more than the runtime's own crash guard allows (see Topology).
+            delivery_limit=settings.crash_limit + 1,
+        )
         self._handlers = handlers
         self._command_queues = command_queues
         self._migrations = migrations

@@ -8,6 +8,9 @@ from typing import ClassVar, Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from prs_shared.messaging.failover import split_urls
+from prs_shared.messaging.topology import QueueType
+
 Environment = Literal["development", "test", "production"]
 
 
@@ -26,12 +29,20 @@ class ServiceSettings(BaseSettings):
     amqp_url: str = Field(
         default="amqp://guest:guest@localhost:5672/",
         validation_alias="AMQP_URL",
-        description="RabbitMQ connection URL.",
+        description="RabbitMQ connection URL; for a cluster, one URL per node separated by "
+        "commas (node 1 first): services connect to the first that answers and move to another "
+        "node when theirs goes away.",
     )
     data_dir: Path = Field(default=Path("./data"), description="Embedded databases and files.")
     namespace: str = Field(
         default="",
         description="Prefix for every exchange and queue name; tests use it to isolate runs.",
+    )
+    queue_type: QueueType = Field(
+        default="classic",
+        description="classic: queues on one node, with task priorities. quorum: queues "
+        "replicated over a cluster's nodes, at-least-once dead-lettering, no priorities on "
+        "RabbitMQ 3.10 (docs/adr/0007-quorum-queues.md). An existing queue keeps its type.",
     )
     prefetch: int = Field(default=64, ge=1, le=10_000, description="Unacked deliveries per queue.")
     max_retries: int = Field(default=3, ge=0, le=50, description="Retries after the first try.")
@@ -86,6 +97,11 @@ class ServiceSettings(BaseSettings):
     metrics_host: str = Field(
         default="127.0.0.1", description="Interface of the metrics endpoint (0.0.0.0 in compose)."
     )
+
+    @model_validator(mode="after")
+    def _at_least_one_broker(self) -> ServiceSettings:
+        split_urls(self.amqp_url)  # ValueError names AMQP_URL
+        return self
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> ServiceSettings:

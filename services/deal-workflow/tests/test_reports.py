@@ -73,6 +73,10 @@ async def test_a_comprehensive_report_has_every_section_in_three_formats(
     assert sections["deals"]["summary"]["deals created"] == "3"  # 'old' is outside 30 days
     assert sections["deals"]["summary"]["state rejected"] == "1"
     assert sections["payments"]["summary"]["received USD"] == "300.00"
+    # Read as of the report, not from the stored status, which no update_payment_status changed.
+    (deal_1,) = [r for r in sections["deals"]["rows"] if r["deal_id"] == "deal-1"]
+    assert deal_1["payment_status"] == "partially_paid"
+    assert sections["payments"]["summary"]["deals partially_paid now"] == "1"
     assert sections["users"]["summary"]["inactive"] == "1"
     security = sections["security"]
     assert security["summary"]["audit chains intact"] == security["summary"]["audit chains checked"]

@@ -137,7 +137,9 @@ async def _declare_dlq(
     # The work queue's declaration declares and binds its DLQ; the DLQ is also bound to the way
     # back from the delay queues, for the archive's own retries.
     await declare_work_queue(channel, topology, queue_name, [], exchange=topology.commands_exchange)
-    dlq = await channel.declare_queue(topology.dlq(queue_name), durable=True)
+    dlq = await channel.declare_queue(
+        topology.dlq(queue_name), durable=True, arguments=topology.plain_queue_arguments()
+    )
     redeliver = await channel.get_exchange(topology.redeliver_exchange, ensure=False)
     await dlq.bind(redeliver, arguments={"x-match": "all", RETRY_QUEUE_HEADER: dlq.name})
     return dlq

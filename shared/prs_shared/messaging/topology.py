@@ -12,6 +12,9 @@ Layout (names get the optional namespace prefix):
 - ``prs.dlx`` (direct) with one ``<queue>.dlq`` per queue; the runtime publishes there itself so the
   reason, attempt count and last error travel in headers. Work queues also name ``prs.dlx`` as
   their dead-letter exchange, to catch anything the broker itself rejects.
+
+Queues are classic by default (with priorities); ``PRS_QUEUE_TYPE=quorum`` declares every queue
+as a replicated quorum queue instead (docs/adr/0007-quorum-queues.md).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
@@ -34,6 +38,14 @@ RETRY_QUEUE_HEADER = "prs-retry-queue"
 # largest tier not above it; per-message expirations inside one tier differ by less than 2x.
 DELAY_TIERS_MS: tuple[int, ...] = tuple(250 * 2**i for i in range(15))
 
+QueueType = Literal["classic", "quorum"]
+# Dead-lettering that the broker confirms internally; RabbitMQ applies it only to a quorum queue
+# whose overflow is reject-publish (with drop-head it falls back to at-most-once).
+AT_LEAST_ONCE: dict[str, Any] = {
+    "x-dead-letter-strategy": "at-least-once",
+    "x-overflow": "reject-publish",
+}
+
 
 @dataclass(frozen=True)
 class Topology:
@@ -41,6 +53,11 @@ class Topology:
 
     namespace: str = ""
     command_queues: tuple[str, ...] = field(default=COMMAND_QUEUES)
+    queue_type: QueueType = "classic"
+    # Quorum queues only: deliveries of one message (returned unsettled by a dying worker) after
+    # which the broker dead-letters it. Above the runtime's crash limit, so that the runtime's
+    # crash_loop dead letter, with its headers, comes first; this is the backstop.
+    delivery_limit: int = 6
 
     def _n(self, name: str) -> str:
         return f"{self.namespace}{name}"
@@ -92,6 +109,33 @@ class Topology:
         index = bisect.bisect_right(DELAY_TIERS_MS, delay_ms) - 1
         return DELAY_TIERS_MS[max(index, 0)]
 
+    def work_queue_arguments(self, queue_name: str) -> dict[str, Any]:
+        """Arguments of a work queue: priorities when classic, replication when quorum."""
+        dead_letters = {
+            "x-dead-letter-exchange": self.dead_letter_exchange,
+            "x-dead-letter-routing-key": queue_name,
+        }
+        if self.queue_type == "classic":
+            return {"x-queue-type": "classic", "x-max-priority": MAX_PRIORITY, **dead_letters}
+        # RabbitMQ 3.10 quorum queues have no priorities: tasks are taken in arrival order.
+        return {
+            "x-queue-type": "quorum",
+            "x-delivery-limit": self.delivery_limit,
+            **dead_letters,
+            **AT_LEAST_ONCE,
+        }
+
+    def plain_queue_arguments(self) -> dict[str, Any]:
+        """A queue nothing is dead-lettered from (DLQs, parked): none when classic."""
+        return {} if self.queue_type == "classic" else {"x-queue-type": "quorum"}
+
+    def delay_queue_arguments(self) -> dict[str, Any]:
+        arguments: dict[str, Any] = {"x-dead-letter-exchange": self.redeliver_exchange}
+        if self.queue_type == "quorum":
+            # A retry waiting here must not be lost on its way back when it expires.
+            arguments.update({"x-queue-type": "quorum", **AT_LEAST_ONCE})
+        return arguments
+
     def all_queue_names(self, services: Iterable[str] = ()) -> list[str]:
         names = [self.queue(q) for q in self.command_queues]
         names += [self.events_queue(s) for s in services]
@@ -130,10 +174,10 @@ async def declare_base(channel: AbstractChannel, topology: Topology) -> None:
         t.unrouted_queue,
         durable=True,
         # Kept for inspection, bounded so that an unsubscribed event type cannot fill the disk.
-        arguments={"x-max-length": 10_000, "x-overflow": "drop-head"},
+        arguments={"x-max-length": 10_000, "x-overflow": "drop-head", **t.plain_queue_arguments()},
     )
     await unrouted_q.bind(unrouted)
-    await channel.declare_queue(t.parked_queue, durable=True)
+    await channel.declare_queue(t.parked_queue, durable=True, arguments=t.plain_queue_arguments())
 
     for name in t.command_queues:
         await declare_work_queue(channel, t, t.queue(name), [name], exchange=t.commands_exchange)
@@ -149,7 +193,7 @@ async def declare_base(channel: AbstractChannel, topology: Topology) -> None:
         await channel.declare_queue(
             t.delay_queue(tier),
             durable=True,
-            arguments={"x-dead-letter-exchange": t.redeliver_exchange},
+            arguments=t.delay_queue_arguments(),
         )
 
 
@@ -161,20 +205,16 @@ async def declare_work_queue(
     *,
     exchange: str,
 ) -> AbstractQueue:
-    """A durable classic priority queue with its DLQ and its way back from the delay queues."""
+    """A durable work queue (classic with priorities, or quorum) with its DLQ and its way back
+    from the delay queues."""
     t = topology
     dlx = await channel.get_exchange(t.dead_letter_exchange, ensure=False)
-    dlq = await channel.declare_queue(t.dlq(queue_name), durable=True)
+    dlq = await channel.declare_queue(
+        t.dlq(queue_name), durable=True, arguments=t.plain_queue_arguments()
+    )
     await dlq.bind(dlx, routing_key=queue_name)
     queue = await channel.declare_queue(
-        queue_name,
-        durable=True,
-        arguments={
-            "x-queue-type": "classic",
-            "x-max-priority": MAX_PRIORITY,
-            "x-dead-letter-exchange": t.dead_letter_exchange,
-            "x-dead-letter-routing-key": queue_name,
-        },
+        queue_name, durable=True, arguments=t.work_queue_arguments(queue_name)
     )
     source: AbstractExchange = await channel.get_exchange(exchange, ensure=False)
     for key in routing_keys:

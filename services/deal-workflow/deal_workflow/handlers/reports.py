@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -23,8 +23,9 @@ from deal_workflow.dependencies import Dependencies
 from deal_workflow.domain.audit import chain_for
 from deal_workflow.domain.checks import CLEAN
 from deal_workflow.domain.money import round_money
+from deal_workflow.domain.payments import paid_total, payment_status
 from deal_workflow.domain.reports import SECTIONS_BY_TYPE, AuditReport, Section, progress_after
-from deal_workflow.models import Report
+from deal_workflow.models import Deal, Report
 from deal_workflow.service_layer.unit import Unit
 from prs_shared.messaging.deals import (
     AUDIT_REPORT_GENERATED,
@@ -51,8 +52,32 @@ def _iso(moment: datetime | None) -> str:
     return "" if moment is None else moment.isoformat()
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+async def payment_status_as_of(u: Unit, deals: Sequence[Deal], w: Window) -> dict[str, str]:
+    """Each deal's payment status at the report's end, from the payments recorded by then.
+
+    The stored status changes only when ``update_payment_status`` runs for the deal; a report
+    read from it listed deals paid since then as unpaid. Payments in another currency than the
+    deal's do not count, as for the stored status.
+    """
+    paid: dict[str, list[Decimal]] = defaultdict(list)
+    currency = {d.deal_id: d.currency for d in deals}
+    for p in await u.repo.payments_received(EPOCH, w.end, w.organization_id):
+        if currency.get(p.deal_id) == p.currency:
+            paid[p.deal_id].append(p.amount)
+    return {
+        d.deal_id: payment_status(
+            d.value, paid_total(paid[d.deal_id]), d.due_date, w.end.date()
+        ).value
+        for d in deals
+    }
+
+
 async def deals_section(u: Unit, w: Window) -> Section:
     deals = await u.repo.deals(organization_id=w.organization_id, created_between=(w.start, w.end))
+    status_of = await payment_status_as_of(u, deals, w)
     summary = {"deals created": str(len(deals))}
     for state, n in sorted(Counter(d.state for d in deals).items()):
         summary[f"state {state}"] = str(n)
@@ -80,7 +105,7 @@ async def deals_section(u: Unit, w: Window) -> Section:
             "value": _money(d.value, d.currency),
             "currency": d.currency,
             "state": d.state,
-            "payment_status": d.payment_status,
+            "payment_status": status_of[d.deal_id],
             "created_at": _iso(d.created_at),
             "due_date": d.due_date.isoformat() if d.due_date else "",
         }
@@ -98,7 +123,8 @@ async def payments_section(u: Unit, w: Window) -> Section:
     for currency, total in sorted(totals.items()):
         summary[f"received {currency}"] = _money(total, currency)
     all_deals = await u.repo.deals(organization_id=w.organization_id)
-    for status, n in sorted(Counter(d.payment_status for d in all_deals).items()):
+    status_of = await payment_status_as_of(u, all_deals, w)
+    for status, n in sorted(Counter(status_of.values()).items()):
         summary[f"deals {status} now"] = str(n)
     columns = (
         "payment_id",

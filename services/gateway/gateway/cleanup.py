@@ -37,6 +37,7 @@ from gateway.settings import GatewaySettings
 from prs_shared.messaging.handlers import HandlerContext
 from prs_shared.messaging.messages import TaskStatus
 from prs_shared.messaging.schedule import ScheduleTick
+from prs_shared.messaging.webhooks import REGISTER_WEBHOOK
 from prs_shared.storage import FileStore, InvalidKey
 
 CleanupJob = Literal["failed_task_cleanup", "system_cleanup"]
@@ -100,7 +101,11 @@ def sweeps(settings: GatewaySettings) -> tuple[Sweep, ...]:
             Task.updated_at,
             timedelta(days=settings.retention_tasks_days),
             (Task.payload, Task.result, Task.error),
-            (Task.status.in_([TaskStatus.SUCCEEDED.value, TaskStatus.CANCELLED.value]),),
+            (
+                Task.status.in_([TaskStatus.SUCCEEDED.value, TaskStatus.CANCELLED.value]),
+                # The webhook list reads the registrations' answers (gateway.webhooks): kept.
+                Task.task_type != REGISTER_WEBHOOK.type,
+            ),
             belonging=(TaskEvent.task_id,),
         ),
         Sweep(

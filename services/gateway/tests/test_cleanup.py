@@ -26,6 +26,7 @@ from gateway.state import GatewayState
 from prs_shared.messaging.catalog import MessageSpec
 from prs_shared.messaging.envelope import Envelope
 from prs_shared.messaging.schedule import FAILED_TASK_CLEANUP, SESSION_CLEANUP, ScheduleTick
+from prs_shared.messaging.webhooks import REGISTER_WEBHOOK
 from prs_shared.testing.fixtures import eventually
 
 from .conftest import Gateway
@@ -52,6 +53,12 @@ def task(task_id: str, status: str, age: timedelta, now: datetime) -> Task:
         finished_at=at,
         updated_at=at,
     )
+
+
+def webhook_registration(task_id: str, now: datetime) -> Task:
+    registered = task(task_id, "SUCCEEDED", OLD, now)
+    registered.task_type = REGISTER_WEBHOOK.type
+    return registered
 
 
 def history(task_id: str, now: datetime) -> TaskEvent:
@@ -140,6 +147,7 @@ async def test_system_cleanup_removes_the_gateways_old_rows_and_report_files_and
         task(ids("cancelled-old"), "CANCELLED", OLD, now),
         task(ids("succeeded-young"), "SUCCEEDED", YOUNG, now),
         task(ids("failed-old"), "FAILED", OLD, now),  # the failed-task cleanup's
+        webhook_registration(ids("webhook-old"), now),  # the webhook list reads it
         IdempotencyKey(
             scope="k", key="old", fingerprint="f", task_id="t", created_at=now - timedelta(hours=25)
         ),
@@ -195,7 +203,11 @@ async def test_system_cleanup_removes_the_gateways_old_rows_and_report_files_and
         return "old" not in await keys_of(gateway, Report.report_id)
 
     await eventually(swept, message="old report deleted")
-    assert await keys_of(gateway, Task.task_id) == {ids("succeeded-young"), ids("failed-old")}
+    assert await keys_of(gateway, Task.task_id) == {
+        ids("succeeded-young"),
+        ids("failed-old"),
+        ids("webhook-old"),
+    }
     assert await keys_of(gateway, IdempotencyKey.scope + ":" + IdempotencyKey.key) == {
         "k:young",
         "k:same",

@@ -148,6 +148,20 @@ async def test_the_overview_shows_every_dependency_and_the_hours_charts(gateway:
     assert "data-dead-letters=" in response.text
 
 
+async def test_the_overview_colours_each_health_word_by_what_it_means(gateway: Gateway) -> None:
+    await log_in(gateway)
+
+    page = (await gateway.client.get("/console/overview")).text
+
+    # The database answers here: "ok" is good. No service sends heartbeats in this test: "down".
+    assert re.search(r'data-check="database".*?class="status s-succeeded">ok<', page, re.S)
+    assert re.search(r'data-service="notifier".*?class="status s-failed">down<', page, re.S)
+    overall = re.search(r'class="status (s-\w+)" data-health="(\w+)"', page)
+    assert overall is not None
+    expected = {"healthy": "s-succeeded", "degraded": "s-retrying", "unhealthy": "s-failed"}
+    assert overall.group(1) == expected[overall.group(2)]
+
+
 async def test_a_viewer_reads_no_dead_letters_and_runs_no_process(gateway: Gateway) -> None:
     csrf = await log_in(gateway, await gateway.make_key("viewer"))
 

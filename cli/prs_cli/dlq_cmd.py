@@ -117,9 +117,17 @@ def register(app: typer.Typer, make_client: ClientFactory) -> None:
         queue: Annotated[
             str | None, typer.Option("--queue", help="Replay every waiting one of this queue.")
         ] = None,
+        batch_size: Annotated[
+            int,
+            typer.Option("--batch-size", min=1, max=10_000, help="Dead letters per request."),
+        ] = 200,
         json_output: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
     ) -> None:
-        """Send dead letters back to their queue (their attempts start again at 1)."""
+        """Send dead letters back to their queue (their attempts start again at 1).
+
+        With --queue, in batches of --batch-size with a progress bar on stderr, until none is left
+        of those waiting when it began.
+        """
 
         def body(inv: Invocation) -> int:
             if (dead_letter_id is None) == (queue is None):
@@ -130,14 +138,13 @@ def register(app: typer.Typer, make_client: ClientFactory) -> None:
                         dead_letter_id,
                         lambda: client.post_json(f"{PATH}{quote(dead_letter_id, safe='')}/replay"),
                     )
+                    replayed = _replayed(answer)
                 else:
-                    answer = client.post_json(f"{PATH}replay", params={"queue": str(queue)})
-            if not isinstance(answer, dict) or not isinstance(answer.get("replayed"), int):
-                raise GatewayError("unexpected answer from the replay")
+                    replayed = _replay_queue(inv, client, str(queue), batch_size)
             if inv.output.json_mode:
-                inv.output.json(answer)
+                inv.output.json({"queue": queue, "replayed": replayed})
             else:
-                inv.output.line(f"replayed {answer['replayed']} dead letter(s)")
+                inv.output.line(f"replayed {replayed} dead letter(s)")
             return 0
 
         run_guarded(ctx, make_client, json_output, body)
@@ -224,6 +231,34 @@ def _missing_is_one_line(dead_letter_id: str, call: Any) -> Any:
         if exc.status == 404:
             raise CliError(f"no dead letter {dead_letter_id}") from exc
         raise
+
+
+def _replay_queue(inv: Invocation, client: GatewayClient, queue: str, batch_size: int) -> int:
+    """Replay a queue's waiting dead letters a batch at a time, with a bar; returns how many.
+
+    One request per batch keeps each of the gateway's transactions small, and the bar moves. Only
+    the ones waiting at the start are counted: a message dead-lettered again while this runs
+    (its cause is still there) waits for a decision instead of being replayed in a loop.
+    """
+    waiting = _total(client, {"queue": queue, "replayed": "false", "limit": 1})
+    replayed = 0
+    with inv.output.progress("replaying") as progress:
+        bar = progress.add_task(queue, total=waiting)
+        while replayed < waiting:
+            limit = min(batch_size, waiting - replayed)
+            answer = client.post_json(f"{PATH}replay", params={"queue": queue, "limit": limit})
+            done = _replayed(answer)
+            if done == 0:
+                break  # someone else replayed or purged the rest meanwhile
+            replayed += done
+            progress.update(bar, completed=replayed)
+    return replayed
+
+
+def _replayed(answer: Any) -> int:
+    if not isinstance(answer, dict) or not isinstance(answer.get("replayed"), int):
+        raise GatewayError("unexpected answer from the replay")
+    return int(answer["replayed"])
 
 
 def _total(client: GatewayClient, params: dict[str, str | int]) -> int:

@@ -8,6 +8,7 @@ from typing import Any
 
 from rich.console import Console, RenderableType
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.text import Text
 
 
@@ -44,6 +45,17 @@ class Output:
     def error(self, text: str) -> None:
         """An error line on stderr."""
         self.err.print(f"[bold red]error:[/] {escape(text)}")
+
+    def progress(self, verb: str) -> Progress:
+        """A bar for a bulk operation, on stderr: stdout keeps the result (one JSON document)."""
+        return Progress(
+            TextColumn(escape(verb)),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.description}"),
+            console=self.err,
+            transient=True,
+        )
 
 
 _STATUS_STYLES = {

@@ -72,7 +72,9 @@ class Gateway:
         if method == "POST" and path == f"/api/dead-letters/{DEAD_ID}/replay":
             return httpx.Response(200, json={"replayed": 1})
         if method == "POST" and path == "/api/dead-letters/replay":
-            return httpx.Response(200, json={"replayed": self.dead})
+            taken = min(self.dead, int(request.url.params.get("limit", 1000)))
+            self.dead -= taken
+            return httpx.Response(200, json={"replayed": taken})
         if method == "DELETE" and path == "/api/dead-letters/":
             purged, self.dead = self.dead, 0
             return httpx.Response(200, json={"purged": purged})
@@ -169,6 +171,19 @@ def test_dlq_replay_one_or_a_whole_queue() -> None:
     assert "replayed 2" in run(gateway, "dlq", "replay", "--queue", "workflow").output
     assert gateway.sent("POST")[1].url.params["queue"] == "workflow"
     assert run(gateway, "dlq", "replay").exit_code == 2
+
+
+def test_dlq_replay_of_a_queue_goes_in_batches_until_none_waits() -> None:
+    gateway = Gateway()
+    gateway.dead = 5
+
+    result = run(gateway, "--json", "dlq", "replay", "--queue", "workflow", "--batch-size", "2")
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"queue": "workflow", "replayed": 5}
+    limits = [r.url.params["limit"] for r in gateway.sent("POST")]
+    assert limits == ["2", "2", "1"]
+    assert gateway.dead == 0
 
 
 def test_dlq_purge_asks_first_and_a_no_purges_nothing() -> None:

@@ -121,7 +121,7 @@ class Stack:
             timeout=10.0,
         )
 
-    def prs(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def prs(self, *args: str, input_text: str | None = None) -> subprocess.CompletedProcess[str]:
         env = {
             **self.env,
             "PRS_GATEWAY_URL": self.gateway_url,
@@ -137,6 +137,7 @@ class Stack:
             text=True,
             timeout=CLI_TIMEOUT,
             check=False,
+            input=input_text,
         )
 
     def prs_json(self, *args: str, ok: tuple[int, ...] = (0,)) -> Any:

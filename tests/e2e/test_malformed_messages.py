@@ -70,6 +70,16 @@ def wait_until(check: Callable[[], T | None], timeout: float, what: str, stack: 
     pytest.fail(f"{what} within {timeout}s (last: {last})\n{stack.logs()}")
 
 
+def wait_for_consumers(stack: Stack, amqp_url: str, queues: list[str]) -> None:
+    """Until each queue has a consumer: a message published before would wait, not be handled."""
+
+    def all_consumed() -> bool | None:
+        stats = asyncio.run(consumed(amqp_url, queues))
+        return all(consumers >= 1 for _, consumers in stats.values()) or None
+
+    wait_until(all_consumed, 60, "a consumer on every queue", stack)
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_a_malformed_message_at_every_consumer_is_dead_lettered_and_nothing_stalls(
@@ -77,12 +87,7 @@ def test_a_malformed_message_at_every_consumer_is_dead_lettered_and_nothing_stal
 ) -> None:
     stack.wait_ready()
     queues = queue_names(Topology(namespace=namespace))
-
-    def all_consumed() -> bool | None:
-        stats = asyncio.run(consumed(amqp_url, queues))
-        return all(consumers >= 1 for _, consumers in stats.values()) or None
-
-    wait_until(all_consumed, 60, "a consumer on every queue", stack)
+    wait_for_consumers(stack, amqp_url, queues)
     asyncio.run(publish_poison(amqp_url, queues))
 
     with stack.http() as http:

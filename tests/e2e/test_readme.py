@@ -1,6 +1,6 @@
-"""The README's commands, pasted in order into a shell after `make run`, do what it says.
+"""The READMEs' commands, pasted in order into a shell after `make run`, do what they say.
 
-The README's fenced shell blocks that talk to the running services (those calling `prs` or
+README.md, then cli/README.md, then each service's README: their fenced shell blocks that talk to the running services (those calling `prs` or
 `curl`) run as one bash script, from a directory laid out like the repository under `make run`
 (`data/` the stack's data directory, `docs/` and `.venv/` the repository's). Only the
 development key is swapped for the stack's own; `prs` finds it in `data/` as it does under
@@ -21,6 +21,7 @@ import pytest
 from .conftest import REPO, Stack
 
 README = REPO / "README.md"
+READMES = (README, REPO / "cli" / "README.md", *sorted(REPO.glob("services/*/README.md")))
 FENCED = re.compile(r"^```(?:bash|sh|shell)\n(.*?)^```", re.S | re.M)
 # bash: stop at the first failing command; a curl answering 4xx/5xx is a failing command.
 PRELUDE = """\
@@ -50,6 +51,14 @@ def test_the_readme_selects_its_service_blocks() -> None:
     assert any("--action=test" in b for b in blocks)
 
 
+def test_the_cli_readme_selects_its_examples_and_leaves_its_synopsis() -> None:
+    blocks = service_blocks((REPO / "cli" / "README.md").read_text())
+    assert any("--task-type=deal_processing --priority=high" in b for b in blocks)
+    assert any('tasks show "$TASK"' in b for b in blocks)
+    # The synopsis of `prs tasks` / `prs dlq` has placeholders: a ```text block, not run.
+    assert not any("TASK_ID" in b or "[--" in b for b in blocks)
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_the_readmes_commands_run_in_order_against_the_services(
@@ -58,7 +67,7 @@ def test_the_readmes_commands_run_in_order_against_the_services(
     stack.wait_ready()
     seeded = stack.prs("seed-demo")
     assert seeded.returncode == 0, seeded.stdout + seeded.stderr
-    script = "\n".join(service_blocks(README.read_text()))
+    script = "\n".join(b for readme in READMES for b in service_blocks(readme.read_text()))
     assert "KEY=dev-admin-key" in script
     script = script.replace("KEY=dev-admin-key", f"KEY={stack.api_key}")
 

@@ -15,8 +15,6 @@ import os
 from dataclasses import dataclass, replace
 from typing import Any
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
 from prs_cli.actions.context import ActionContext
 from prs_cli.errors import UsageError
 from prs_cli.records import render_records
@@ -100,15 +98,7 @@ def run(ctx: ActionContext, spec: Any) -> int:
 
     client = ctx.client()
     queued = []
-    # The bar goes to stderr: stdout keeps the result (and stays one JSON document).
-    progress = Progress(
-        TextColumn("queuing"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.description}"),
-        console=ctx.output.err,
-        transient=True,
-    )
+    progress = ctx.output.progress("queuing")
     with progress:
         bar = progress.add_task("", total=len(plans))
         for deal, plan in zip(deals, plans, strict=True):

@@ -5,20 +5,30 @@ And a scheduler that was down catches each job up once, for its most recent miss
 from __future__ import annotations
 
 import asyncio
+import itertools
+import os
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
-from prs_shared.db.engine import SessionFactory
+from prs_shared.db.engine import SessionFactory, create_engine, session_factory
+from prs_shared.db.migrations import upgrade
 from prs_shared.db.tables import outbox
 from prs_shared.messaging.envelope import Envelope
 from prs_shared.testing.fixtures import eventually
+from scheduler.bootstrap import MIGRATIONS
 from scheduler.jobs import JOBS
+from scheduler.models import Lease, Schedule
 
 STEP = timedelta(minutes=5)
+CLOCKED_SCHEDULER = Path(__file__).parent / "clocked_scheduler.py"
 
 
 def due_times(job: str, after: datetime, until: datetime) -> Iterator[datetime]:
@@ -167,3 +177,132 @@ async def test_a_scheduler_that_was_down_runs_each_missed_job_once_for_its_lates
         "process.commission_calculation.run": 3,  # Sunday 00:00, Tuesday 12:00, Wednesday 00:00
         "process.overdue_detection.run": 1,
     }
+
+
+class ClockFile:
+    """The time every scheduler process reads: a file replaced atomically at each step."""
+
+    def __init__(self, path: Path, now: datetime) -> None:
+        self.path = path
+        self.set(now)
+
+    def set(self, when: datetime) -> datetime:
+        self.now = when
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(repr(when.timestamp()))
+        os.replace(tmp, self.path)
+        return when
+
+
+def scheduler_process(clock: ClockFile, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, str(CLOCKED_SCHEDULER), str(clock.path)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def pid_of(holder: str) -> int:
+    """The process id in a lease holder's name (``host:pid/instance``)."""
+    return int(holder.split("/", 1)[0].rsplit(":", 1)[1])
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+async def test_three_schedulers_publish_each_of_1000_slots_once_while_the_leader_is_killed(
+    amqp_url: str,
+    namespace: str,
+    pg_databases: Any,
+    broker_view: Any,
+    kit: Any,
+    tmp_path: Path,
+) -> None:
+    """kill -9 of whoever leads, every few steps: a standby takes the lapsed lease, and every
+    run the dead one staged but had not relayed leaves through another instance's relay."""
+    database_url = await pg_databases.create()
+    engine = create_engine(database_url)
+    await upgrade(engine, MIGRATIONS)  # before three processes start on the database at once
+    sessions = session_factory(engine)
+    clock = ClockFile(tmp_path / "clock", kit.SATURDAY_EVENING)
+    start = clock.now
+    env = {
+        **os.environ,
+        "AMQP_URL": amqp_url,
+        "PRS_NAMESPACE": namespace,
+        "PRS_DATABASE_URL": database_url,
+        "PRS_DATA_DIR": str(tmp_path),
+        "PRS_TICK_SECONDS": "0.02",
+        "PRS_LEASE_SECONDS": "15",
+        "PRS_HEARTBEAT_INTERVAL": "60",
+        "PRS_METRICS_PORT": "0",
+        "PRS_SHUTDOWN_GRACE": "2",
+        "PRS_LOG_JSON": "false",
+        "PRS_LOG_LEVEL": "INFO",
+    }
+    log = tmp_path / "schedulers.log"
+    processes = [scheduler_process(clock, env, log) for _ in range(3)]
+    kills = 0
+
+    async def leading() -> bool:
+        async with sessions() as session:
+            seeded = await session.scalar(select(func.count()).select_from(Schedule))
+            return seeded == len(JOBS) and await session.scalar(select(Lease.holder)) is not None
+
+    try:
+        # The schedules are seeded at the first leader's first tick, at the clock's start.
+        await eventually(leading, timeout=60, message="a leader")
+        for step in itertools.count(1):
+            now = clock.set(clock.now + STEP)
+            want = expected_runs(start, now)
+
+            async def caught_up(want: set[tuple[str, datetime]] = want) -> bool:
+                return run_keys(await kit.all_runs(sessions)) == want
+
+            try:
+                await eventually(caught_up, timeout=60, message=f"runs due by {now}")
+            except BaseException:
+                print(log.read_text()[-6000:])  # pytest shows it with the failure
+                print(sorted(run_keys(await kit.all_runs(sessions)) ^ want))
+                raise
+            if len(want) >= 1000:
+                break
+            if step % 25 == 0:
+                async with sessions() as session:
+                    holder = await session.scalar(select(Lease.holder))
+                assert holder is not None
+                leader = next(p for p in processes if p.pid == pid_of(holder))
+                leader.kill()
+                leader.wait()
+                kills += 1
+                processes.remove(leader)
+                processes.append(scheduler_process(clock, env, log))
+        await eventually(lambda: outbox_empty(sessions), timeout=30, message="outbox relayed")
+        runs = await kit.all_runs(sessions)
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=30)
+        await engine.dispose()
+
+    assert kills >= 20
+    assert len(runs) >= 1000
+    assert run_keys(runs) == expected_runs(start, clock.now)
+    # Leadership did move: runs were staged by more instances than ever ran at once.
+    assert len({run.holder for run in runs}) > 3
+
+    published = (
+        await broker_view.take("events")
+        + await broker_view.take("business_processes")
+        + await broker_view.take("reports")
+    )
+    by_id = Counter(str(e.id) for e in published)
+    # Each run's message reached the broker, and no message of a run that was not recorded.
+    assert set(by_id) == {run.message_id for run in runs}
+    # A relay killed between its publish and marking the row sent leaves the row to another
+    # relay: a copy with the same message id, which consumers' inboxes absorb. At most one
+    # relay batch per kill can be copied.
+    copies = sum(n - 1 for n in by_id.values())
+    assert copies <= kills * 100, f"{copies} copies over {kills} kills"

@@ -56,6 +56,14 @@ async def _project_pg(run: Run) -> SectionResult:
     return await run_project(run.n, "postgresql", run.run_id, run.log_dir)
 
 
+async def _replicas(run: Run) -> list[SectionResult]:
+    # On 2 cores more replicas cannot add much throughput; what must hold is CPU per task.
+    return [
+        await run_project(run.n, "postgresql", run.run_id, run.log_dir, replicas=replicas)
+        for replicas in (2, 3)
+    ]
+
+
 async def _project_sqlite(run: Run) -> SectionResult:
     return await run_project(run.n, "sqlite", run.run_id, run.log_dir)
 
@@ -145,6 +153,7 @@ Section = Callable[[Run], Awaitable[SectionResult | list[SectionResult]]]
 SECTIONS: dict[str, Section] = {
     "raw": _raw,
     "pg": _project_pg,
+    "replicas": _replicas,
     "sqlite": _project_sqlite,
     "celery": _celery,
     "dramatiq": _dramatiq,

@@ -311,18 +311,19 @@ async def _wait_ready(gateway: Child, port: int, timeout: float = 90.0) -> None:
             await asyncio.sleep(0.2)
 
 
-async def _wait_consumer(
-    connection: AbstractConnection, worker: Child, queue: str, timeout: float = 90.0
+async def _wait_consumers(
+    connection: AbstractConnection, workers: Sequence[Child], queue: str, timeout: float = 90.0
 ) -> None:
-    """The worker has no HTTP endpoint; it is ready once it consumes its command queue."""
+    """Workers have no HTTP endpoint; they are ready once each consumes the command queue."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
-        worker.check_alive()
+        for worker in workers:
+            worker.check_alive()
         channel = await connection.channel()
         try:
             declared = await channel.declare_queue(queue, passive=True)
             result = declared.declaration_result
-            if result.consumer_count and result.consumer_count > 0:
+            if result.consumer_count and result.consumer_count >= len(workers):
                 return
         except aio_pika.exceptions.ChannelClosed:
             pass  # not declared yet; a failed passive declare closes the channel
@@ -331,7 +332,8 @@ async def _wait_consumer(
                 await channel.close()
         if asyncio.get_running_loop().time() > deadline:
             raise TimeoutError(
-                f"worker not consuming after {timeout:.0f}s (log: {worker.log_path})"
+                f"workers not consuming after {timeout:.0f}s "
+                f"(logs: {', '.join(str(w.log_path) for w in workers)})"
             )
         await asyncio.sleep(0.2)
 
@@ -425,23 +427,38 @@ async def _run_tasks(
     return watch, first
 
 
-async def run_project(n: int, backend: Backend, run_id: str, log_dir: Path) -> SectionResult:
+async def run_project(
+    n: int, backend: Backend, run_id: str, log_dir: Path, *, replicas: int = 1
+) -> SectionResult:
+    """The project's line; with ``replicas`` > 1 (PostgreSQL only) as many deal-workflow
+    processes compete for the queue on one shared database."""
+    if replicas > 1 and backend != "postgresql":
+        raise ValueError("replicas share a database: PostgreSQL only (SQLite takes one writer)")
     label = "PostgreSQL" if backend == "postgresql" else "SQLite"
     short = "pg" if backend == "postgresql" else "sqlite"
+    suffix = "" if replicas == 1 else f"_x{replicas}"
+    workers_text = (
+        "deal-workflow (own process"
+        if replicas == 1
+        else (f"{replicas} deal-workflow replicas (own processes, one shared database")
+    )
     result = SectionResult(
-        key=f"project_{short}",
-        label=f"PRS Tasks ({label} registry)",
+        key=f"project_{short}{suffix}",
+        # Short enough for the table's first column.
+        label=f"PRS Tasks ({label} registry)"
+        if replicas == 1
+        else f"PRS Tasks ({label}), {replicas} replicas",
         unit="tasks/s",
         n=n,
         method=(
             "diagnostic.ping tasks through the project's Publisher (confirms awaited per window of "
-            f"{PUBLISH_WINDOW}) to deal-workflow (own process, prefetch {PREFETCH}, {label}); "
+            f"{PUBLISH_WINDOW}) to {workers_text}, prefetch {PREFETCH}, {label}); "
             "the gateway (own process, same database engine) folds lifecycle events into its "
             f"registry, read every {POLL_INTERVAL * 1000:.0f} ms; first publish until all N are "
             "visible as SUCCEEDED; latency publish to first poll that sees the row"
         ),
     )
-    namespace = f"bench{run_id}.{short}."
+    namespace = f"bench{run_id}.{short}{suffix}."
     topology = Topology(namespace=namespace)
     databases = await (
         _postgres_databases(run_id) if backend == "postgresql" else _sqlite_databases(run_id)
@@ -473,10 +490,15 @@ async def run_project(n: int, backend: Backend, run_id: str, log_dir: Path) -> S
         # The gateway declares the topology and creates the registry; the worker comes second so
         # that its first lifecycle events already have a consumer.
         await _wait_ready(gateway, port)
-        worker = worker_child(f"deal-workflow-{short}", common, databases.worker_url, log_dir)
-        children.append(worker)
+        workers = [
+            worker_child(
+                f"deal-workflow-{short}{suffix}-{i}", common, databases.worker_url, log_dir
+            )
+            for i in range(replicas)
+        ]
+        children.extend(workers)
         connection = await aio_pika.connect(amqp_url())
-        await _wait_consumer(connection, worker, topology.queue(TASK_QUEUE))
+        await _wait_consumers(connection, workers, topology.queue(TASK_QUEUE))
         # Autocommit: every poll reads the latest commits and no read transaction stays open
         # (under SQLite's WAL it would pin an old snapshot and hold back checkpoints).
         engine = create_async_engine(databases.gateway_url, isolation_level="AUTOCOMMIT")
@@ -488,7 +510,7 @@ async def run_project(n: int, backend: Backend, run_id: str, log_dir: Path) -> S
             {
                 os.getpid(): "bench publisher+poller",
                 gateway.proc.pid: "gateway",
-                worker.proc.pid: "worker",
+                **{w.proc.pid: "worker" for w in workers},
             },
             database_marker=f"prs_bench_{run_id}",
         )
@@ -513,6 +535,7 @@ async def run_project(n: int, backend: Backend, run_id: str, log_dir: Path) -> S
             publish_to_worker_finished_p50_ms=worker_p50,
             publish_to_worker_finished_p99_ms=worker_p99,
             database=backend,
+            replicas=replicas,
         )
         await publisher.close()
     except Exception as exc:

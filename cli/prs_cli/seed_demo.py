@@ -38,12 +38,14 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import aio_pika
+from aio_pika.abc import AbstractConnection
 from aio_pika.exceptions import AMQPException
 from pydantic import ValidationError
 
 from prs_cli.errors import CliError, UsageError
 from prs_shared.messaging import prs_events as prs
 from prs_shared.messaging.envelope import Envelope
+from prs_shared.messaging.failover import split_urls
 from prs_shared.messaging.messages import Message
 from prs_shared.messaging.publisher import Publisher, PublishError
 from prs_shared.messaging.topology import Topology, declare_base
@@ -263,7 +265,7 @@ async def publish(settings: ServiceSettings, batches: Sequence[Sequence[Envelope
     the replicas cope with any order, but a reader of the events should not have to.
     """
     topology = Topology(namespace=settings.namespace)
-    connection = await aio_pika.connect(settings.amqp_url, timeout=CONNECT_TIMEOUT)
+    connection = await connect(settings.amqp_url)
     async with connection:
         channel = await connection.channel()
         await declare_base(channel, topology)
@@ -310,8 +312,24 @@ def run(
     }
 
 
+async def connect(amqp_url: str) -> AbstractConnection:
+    """The first node of ``AMQP_URL`` (one URL, or a cluster's, comma-separated) that answers."""
+    failure: Exception | None = None
+    for url in split_urls(amqp_url):
+        try:
+            return await aio_pika.connect(url, timeout=CONNECT_TIMEOUT)
+        except (OSError, AMQPException, TimeoutError) as exc:
+            failure = exc
+    assert failure is not None  # split_urls gives at least one URL
+    raise failure
+
+
 def safe_url(url: str) -> str:
-    """The broker's address without its credentials."""
+    """The broker's address without its credentials; every node's, for a cluster."""
+    return ",".join(_safe_one(u) for u in split_urls(url))
+
+
+def _safe_one(url: str) -> str:
     parts = urlsplit(url)
     host = parts.hostname or "localhost"
     port = f":{parts.port}" if parts.port else ""

@@ -178,6 +178,32 @@ def test_an_unreachable_broker_is_one_line_and_exit_1(monkeypatch: pytest.Monkey
     assert "Traceback" not in result.output
 
 
+async def test_with_a_clusters_urls_the_first_node_that_answers_is_used(
+    amqp_url: str, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A node that is down first, then the broker of the test: as AMQP_URL lists a cluster's.
+    monkeypatch.setenv("AMQP_URL", f"amqp://guest:secret@127.0.0.1:1/,{amqp_url}")
+    monkeypatch.setenv("PRS_NAMESPACE", namespace)
+    topology = Topology(namespace=namespace)
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        await declare_base(channel, topology)
+        events = await channel.get_exchange(topology.events_exchange)
+        tap = await channel.declare_queue(exclusive=True)
+        for key in TAP_KEYS:
+            await tap.bind(events, routing_key=key)
+
+        result = await asyncio.to_thread(prs_cli, "seed-demo")
+        assert result.exit_code == 0, result.output
+        published = await drain(tap, sum(EXPECTED.values()))
+
+    assert Counter(e.type for e in published) == EXPECTED
+    printed = json.loads(result.stdout)
+    assert printed["broker"].startswith("amqp://127.0.0.1:1/,amqp://")
+    assert "secret" not in result.output
+
+
 @pytest.mark.parametrize("prefix", ["", "Demo", "demo_1", "-demo", "x" * 25])
 def test_a_prefix_that_cannot_start_ids_and_domains_is_a_usage_error(prefix: str) -> None:
     result = prs_cli("seed-demo", f"--prefix={prefix}", "--dry-run")

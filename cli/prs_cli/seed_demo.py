@@ -264,7 +264,7 @@ async def publish(settings: ServiceSettings, batches: Sequence[Sequence[Envelope
     Batches keep PRS's order (an organization before its users, a deal before its payments);
     the replicas cope with any order, but a reader of the events should not have to.
     """
-    topology = Topology(namespace=settings.namespace)
+    topology = settings.topology()
     connection = await connect(settings.amqp_url)
     async with connection:
         channel = await connection.channel()

@@ -204,6 +204,23 @@ async def test_with_a_clusters_urls_the_first_node_that_answers_is_used(
     assert "secret" not in result.output
 
 
+async def test_on_quorum_queues_it_declares_them_as_the_services_do(
+    amqp_url: str, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AMQP_URL", amqp_url)
+    monkeypatch.setenv("PRS_NAMESPACE", namespace)
+    monkeypatch.setenv("PRS_QUEUE_TYPE", "quorum")
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        # As a service started first would have: the base topology on quorum queues.
+        await declare_base(await connection.channel(), seed_demo.SeedSettings().topology())
+
+    result = await asyncio.to_thread(prs_cli, "seed-demo")
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["events_published"] == sum(EXPECTED.values())
+
+
 @pytest.mark.parametrize("prefix", ["", "Demo", "demo_1", "-demo", "x" * 25])
 def test_a_prefix_that_cannot_start_ids_and_domains_is_a_usage_error(prefix: str) -> None:
     result = prs_cli("seed-demo", f"--prefix={prefix}", "--dry-run")

@@ -28,7 +28,7 @@ from prs_shared.messaging.outbox import OutboxRelay
 from prs_shared.messaging.publisher import Publisher
 from prs_shared.messaging.runtime import RetryPolicy, Runtime, worker_id
 from prs_shared.messaging.subscription import Subscription, dispatch
-from prs_shared.messaging.topology import Topology, declare_base, declare_work_queue
+from prs_shared.messaging.topology import declare_base, declare_work_queue
 from prs_shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -126,12 +126,7 @@ class ServiceHost:
         self.service = settings.service_name
         self.worker = worker_id()
         catalog.load_all()
-        self.topology = Topology(
-            namespace=settings.namespace,
-            queue_type=settings.queue_type,
-            # One delivery more than the runtime's own crash guard allows (see Topology).
-            delivery_limit=settings.crash_limit + 1,
-        )
+        self.topology = settings.topology()
         self._handlers = handlers
         self._command_queues = command_queues
         self._migrations = migrations

@@ -9,7 +9,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from prs_shared.messaging.failover import split_urls
-from prs_shared.messaging.topology import QueueType
+from prs_shared.messaging.topology import QueueType, Topology
 
 Environment = Literal["development", "test", "production"]
 
@@ -108,6 +108,16 @@ class ServiceSettings(BaseSettings):
         if self.environment == "production" and "guest:guest@" in self.amqp_url:
             raise ValueError("AMQP_URL uses the guest account; set real credentials in production")
         return self
+
+    def topology(self) -> Topology:
+        """The broker's names and queue arguments, as every process of the deployment declares
+        them (a queue declared with other arguments is refused by the broker)."""
+        return Topology(
+            namespace=self.namespace,
+            queue_type=self.queue_type,
+            # One delivery more than the runtime's own crash guard allows (see Topology).
+            delivery_limit=self.crash_limit + 1,
+        )
 
     def resolved_file_store_dir(self) -> Path:
         return (self.file_store_dir or self.data_dir / "files").resolve()

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.models import ApiKey
+from prs_shared.db.upsert import insert_for
 from prs_shared.messaging.envelope import utcnow
 
 KEY_PREFIX = "prs_"
@@ -71,22 +72,21 @@ async def ensure_key(
     role: Role,
     organization_id: str | None = None,
 ) -> None:
-    """Make sure a key with this value exists (idempotent; used for PRS_ADMIN_API_KEY)."""
-    digest = hash_key(key)
-    existing = (
-        await session.execute(select(ApiKey).where(ApiKey.key_hash == digest))
-    ).scalar_one_or_none()
-    if existing is not None:
-        existing.role = role.value
-        existing.revoked_at = None
-        return
-    session.add(
-        ApiKey(
-            id=str(uuid.uuid4()),
-            name=name,
-            key_hash=digest,
-            role=role.value,
-            organization_id=organization_id,
-            created_at=utcnow(),
+    """Make sure a key with this value exists (idempotent; used for PRS_ADMIN_API_KEY).
+
+    One statement, so that gateway replicas starting together on one database all succeed: the
+    second waits for the first's row and then only restores its role.
+    """
+    stmt = insert_for(session, ApiKey.__table__).values(
+        id=str(uuid.uuid4()),
+        name=name,
+        key_hash=hash_key(key),
+        role=role.value,
+        organization_id=organization_id,
+        created_at=utcnow(),
+    )
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["key_hash"], set_={"role": role.value, "revoked_at": None}
         )
     )

@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.models import Task, TaskEvent
+from prs_shared.db.upsert import insert_for
 from prs_shared.messaging.envelope import Envelope, utcnow
 from prs_shared.messaging.messages import TaskLifecycle, TaskStatus
 
@@ -72,9 +72,7 @@ async def add_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> N
     """Insert the rows in one statement; a step already recorded (a redelivery) is skipped."""
     if not rows:
         return
-    table: Any = TaskEvent.__table__
-    dialect = session.get_bind().dialect.name
-    stmt = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    stmt = insert_for(session, TaskEvent.__table__)
     await session.execute(stmt.on_conflict_do_nothing(index_elements=["event_id"]), list(rows))
 
 

@@ -300,6 +300,14 @@ async def test_the_requeue_cap_holds_and_a_long_task_on_a_live_worker_is_flagged
     gauge = await stalled_gauge(gateway)
     assert gauge["dead_worker"] == 1
     assert gauge["time_limit"] == 1
+    # The console's task page says so too.
+    login = await gateway.client.post("/console/login", data={"api_key": gateway.admin_key})
+    assert login.status_code == 303
+    page = await gateway.client.get(f"/console/tasks/{capped.task_id}")
+    assert 'data-stalled="dead_worker"' in page.text
+    assert "requeued by task monitoring: 2" in page.text
+    calm = await gateway.client.get(f"/console/tasks/{young.task_id}")
+    assert "data-stalled" not in calm.text
 
 
 class _NoBroker:

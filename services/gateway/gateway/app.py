@@ -36,10 +36,11 @@ from gateway.ratelimit import RateLimiter
 from gateway.registry import registry_subscription
 from gateway.settings import GatewaySettings
 from gateway.state import GatewayState, KeyCache
+from gateway.stuck_tasks import BrokerConsumers, TaskMonitor, handle_task_monitoring
 from prs_shared.dev_key import write_dev_key
 from prs_shared.diagnostics import base_handlers
 from prs_shared.messaging.handlers import Handler, HandlerRegistry
-from prs_shared.messaging.schedule import FAILED_TASK_CLEANUP
+from prs_shared.messaging.schedule import FAILED_TASK_CLEANUP, TASK_MONITORING
 from prs_shared.messaging.subscription import Subscription
 from prs_shared.service import ServiceHost
 from prs_shared.storage import LocalFileStore
@@ -61,19 +62,24 @@ def build_host(settings: GatewaySettings) -> ServiceHost:
     housekeeping = Housekeeping.from_settings(
         settings, LocalFileStore(settings.resolved_file_store_dir())
     )
+    consumers = BrokerConsumers()
+    monitor = TaskMonitor.from_settings(settings, consumers)
     handlers = HandlerRegistry(
         [
             *base_handlers([housekeeping.system_cleanup]),
             Handler(FAILED_TASK_CLEANUP, handle_failed_task_cleanup, housekeeping),
+            Handler(TASK_MONITORING, handle_task_monitoring, monitor),
         ]
     )
-    return ServiceHost(
+    host = ServiceHost(
         settings,
         handlers=handlers,
         command_queues=COMMAND_QUEUES,
         migrations=MIGRATIONS,
         subscriptions=gateway_subscriptions,
     )
+    consumers.attach(host)
+    return host
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.models import DeadLetter, Task
+from gateway.requeue import reset_to_queued
 from gateway.task_events import add_events, requeued_event
 from prs_shared.messaging.delivery import Delivery
 from prs_shared.messaging.envelope import Envelope, Priority, utcnow
@@ -212,12 +213,7 @@ async def stage_replay(
         and may_act_on(caller, task.organization_id)
         and TaskStatus(task.status).terminal
     ):
-        now = utcnow()
-        task.status = TaskStatus.QUEUED.value
-        task.attempts = 0
-        task.result = task.error = None
-        task.started_at = task.finished_at = task.retry_at = None
-        task.queued_at = task.updated_at = now
+        reset_to_queued(task)
         await add_events(session, [requeued_event(task, "replayed", by)])
 
 

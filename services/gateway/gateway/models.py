@@ -43,10 +43,17 @@ class Task(Base):
     message_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     """Envelope id of the latest command sent for this task (cancellation names it)."""
     cancel_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    stalled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    """When task monitoring first found the task stuck (ADR 0008); cleared when it moves on."""
+    stalled_reason: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    """Why: no_consumer, time_limit or dead_worker (``gateway.stuck_tasks.StallReason``)."""
+    stalled_requeues: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Requeues task monitoring made of this task; never reset, so that the cap holds."""
 
     __table_args__ = (
         Index("ix_tasks_status_updated", "status", "updated_at"),
         Index("ix_tasks_org_queued", "organization_id", "queued_at"),
+        Index("ix_tasks_stalled_at", "stalled_at"),
     )
 
 

@@ -66,6 +66,9 @@ def advance(task: dict[str, Any] | None, event: TaskLifecycle) -> dict[str, Any]
         "service": event.service,
         "worker": event.worker,
         "updated_at": event.at,
+        # The task moved on: whatever task monitoring found stuck about it is over (ADR 0008).
+        "stalled_at": None,
+        "stalled_reason": None,
     }
     if event.status == TaskStatus.STARTED and (task is None or task.get("started_at") is None):
         changes["started_at"] = event.at

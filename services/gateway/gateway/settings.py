@@ -119,6 +119,28 @@ class GatewaySettings(ServiceSettings):
         validation_alias="PRS_HEARTBEAT_STALE_SECONDS",
         description="A service whose last heartbeat is older than this is reported down.",
     )
+    stalled_queued_after_seconds: float = Field(
+        default=600,
+        gt=0,
+        validation_alias="PRS_STALLED_QUEUED_AFTER_SECONDS",
+        description="Task monitoring flags a task QUEUED for longer than this while its queue "
+        "has no consumer (reason no_consumer).",
+    )
+    stalled_after_seconds: float = Field(
+        default=3600,
+        gt=0,
+        validation_alias="PRS_STALLED_AFTER_SECONDS",
+        description="Task monitoring flags a task STARTED for longer than this (reason "
+        "time_limit): twice a default hard time limit of 30 minutes.",
+    )
+    stalled_requeue_limit: int = Field(
+        default=2,
+        ge=0,
+        le=100,
+        validation_alias="PRS_STALLED_REQUEUE_LIMIT",
+        description="Automatic requeues of one task whose worker stopped sending heartbeats "
+        "(reason dead_worker); past it the task stays flagged for an operator.",
+    )
     console_secret: SecretStr | None = Field(
         default=None,
         validation_alias="PRS_CONSOLE_SECRET",

@@ -35,8 +35,9 @@ def queued_event(task: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def requeued_event(task: Task, how: str, by: str | None) -> dict[str, Any]:
-    """The QUEUED step of a finished task queued again (``how``: retried, replayed)."""
+def requeued_event(task: Task, how: str, by: str | None, **detail: Any) -> dict[str, Any]:
+    """The QUEUED step of a task queued again (``how``: retried, replayed, stalled); ``detail``
+    adds to what the step tells (a stalled task's reason)."""
     return {
         "event_id": str(uuid.uuid4()),
         "task_id": task.task_id,
@@ -46,7 +47,7 @@ def requeued_event(task: Task, how: str, by: str | None) -> dict[str, Any]:
         "error": None,
         "worker": None,
         "retry_at": None,
-        "detail": {"queue": task.queue, "by": by, "how": how},
+        "detail": {"queue": task.queue, "by": by, "how": how, **detail},
     }
 
 

@@ -82,6 +82,16 @@ class TaskStatusResponse(BaseModel):
     retry_at: datetime | None
     duration_ms: float | None
     expires_at: datetime | None = Field(description="When the result stops being kept.")
+    stalled_at: datetime | None = Field(
+        default=None,
+        description="When task monitoring found the task stuck; null once it moves on (ADR 0008).",
+    )
+    stalled_reason: str | None = Field(
+        default=None, description="Why it is stuck: no_consumer, time_limit or dead_worker."
+    )
+    stalled_requeues: int = Field(
+        default=0, description="How often task monitoring requeued it (its worker had died)."
+    )
 
 
 class TaskEventResponse(BaseModel):

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
+from gateway import stuck_tasks
 from gateway.api.deps import StateDep
 from gateway.broker_view import queue_names
 from gateway.dead_letter_counts import refresh_gauge
@@ -70,7 +71,9 @@ async def readyz(state: StateDep) -> JSONResponse:
     },
 )
 async def metrics(state: StateDep) -> Response:
-    """Prometheus metrics of this gateway process, and the dead letters waiting in its archive."""
+    """Prometheus metrics of this gateway process, the dead letters waiting in its archive and
+    the tasks flagged as stalled."""
     async with state.host.sessions() as session:
         await refresh_gauge(session, queue_names(state.host.topology))
+        await stuck_tasks.refresh_gauge(session)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -26,8 +26,8 @@ from gateway.api.routes.tasks import to_response
 from gateway.api.schemas import CancelResponse, QueuedResponse, TaskPage
 from gateway.auth import Role
 from gateway.models import DeadLetter, Task
-from gateway.task_events import add_events, requeued_event
-from prs_shared.messaging.envelope import Envelope, Priority, utcnow
+from gateway.requeue import requeue
+from prs_shared.messaging.envelope import Envelope, utcnow
 from prs_shared.messaging.messages import CANCEL_TASK, CancelTask, TaskStatus
 from prs_shared.messaging.outbox import add_to_outbox
 from prs_shared.storage import InvalidKey, LocalFileStore
@@ -54,8 +54,12 @@ async def list_tasks(
     until: Annotated[datetime | None, Query(description="Queued before (ISO 8601).")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    stalled: Annotated[
+        bool | None, Query(description="Only tasks flagged stalled (true) or not (false).")
+    ] = None,
 ) -> TaskPage:
-    """Tasks, newest first, filtered by status, type, queue, organization and time."""
+    """Tasks, newest first, filtered by status, type, queue, organization, time and the
+    stalled flag."""
     conditions: list[Any] = []
     # A scoped key naming another organization is refused like one naming it in a body.
     org = effective_organization(principal, organization_id)
@@ -67,6 +71,8 @@ async def list_tasks(
         conditions.append(Task.task_type == task_type)
     if queue:
         conditions.append(Task.queue == queue)
+    if stalled is not None:
+        conditions.append(Task.stalled_at.is_not(None) if stalled else Task.stalled_at.is_(None))
     for bound, op in ((since, "ge"), (until, "lt")):
         if bound is not None:
             if bound.tzinfo is None:
@@ -167,7 +173,8 @@ async def retry_task(
         current = TaskStatus(task.status)
         if current not in RETRYABLE or task.payload is None:
             raise Problem(409, "Task cannot be retried", f"task {task_id} is {current.value}")
-        await requeue(session, state, task, principal.name)
+        envelope = await requeue(session, task, how="retried", by=principal.name)
+        await add_to_outbox(session, [(envelope, task.queue)], state.host.topology)
         await session.execute(
             DeadLetter.__table__.update()  # type: ignore[attr-defined]
             .where(DeadLetter.task_id == task.task_id, DeadLetter.replayed_at.is_(None))
@@ -180,33 +187,6 @@ async def retry_task(
         queue=task.queue,
         status_url=status_url(request, task_id),
     )
-
-
-async def requeue(session: SessionDep, state: StateDep, task: Task, by: str | None) -> None:
-    """Reset a finished task to QUEUED and stage a fresh command for it (caller commits)."""
-    envelope = Envelope(
-        type=task.task_type,
-        payload=task.payload or {},
-        task_id=UUID(task.task_id),
-        priority=Priority(task.priority),
-        organization_id=task.organization_id,
-        correlation_id=UUID(task.correlation_id) if task.correlation_id else uuid.uuid4(),
-    )
-    now = utcnow()
-    task.status = TaskStatus.QUEUED.value
-    task.attempts = 0
-    task.result = None
-    task.error = None
-    task.started_at = None
-    task.finished_at = None
-    task.retry_at = None
-    task.duration_ms = None
-    task.cancel_requested_at = None
-    task.message_id = str(envelope.id)
-    task.queued_at = now
-    task.updated_at = now
-    await add_events(session, [requeued_event(task, "retried", by)])
-    await add_to_outbox(session, [(envelope, task.queue)], state.host.topology)
 
 
 @router.get(

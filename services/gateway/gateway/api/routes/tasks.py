@@ -106,6 +106,9 @@ def to_response(task: Task, retention_seconds: int) -> TaskStatusResponse:
         retry_at=task.retry_at,
         duration_ms=task.duration_ms,
         expires_at=expires_at,
+        stalled_at=task.stalled_at,
+        stalled_reason=task.stalled_reason,
+        stalled_requeues=task.stalled_requeues or 0,
     )
 
 

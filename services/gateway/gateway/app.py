@@ -32,15 +32,16 @@ from gateway.auth import Role, ensure_key
 from gateway.broker_view import REGISTRY_CONSUMER, queue_names
 from gateway.cleanup import Housekeeping, handle_failed_task_cleanup
 from gateway.dead_letters import archive_subscriptions
+from gateway.process_runs import recorded
 from gateway.ratelimit import RateLimiter
 from gateway.registry import registry_subscription
 from gateway.settings import GatewaySettings
 from gateway.state import GatewayState, KeyCache
 from gateway.stuck_tasks import BrokerConsumers, TaskMonitor, handle_task_monitoring
 from prs_shared.dev_key import write_dev_key
-from prs_shared.diagnostics import base_handlers
+from prs_shared.diagnostics import base_handlers, handle_session_cleanup
 from prs_shared.messaging.handlers import Handler, HandlerRegistry
-from prs_shared.messaging.schedule import FAILED_TASK_CLEANUP, TASK_MONITORING
+from prs_shared.messaging.schedule import FAILED_TASK_CLEANUP, SESSION_CLEANUP, TASK_MONITORING
 from prs_shared.messaging.subscription import Subscription
 from prs_shared.service import ServiceHost
 from prs_shared.storage import LocalFileStore
@@ -66,9 +67,19 @@ def build_host(settings: GatewaySettings) -> ServiceHost:
     monitor = TaskMonitor.from_settings(settings, consumers)
     handlers = HandlerRegistry(
         [
-            *base_handlers([housekeeping.system_cleanup]),
-            Handler(FAILED_TASK_CLEANUP, handle_failed_task_cleanup, housekeeping),
-            Handler(TASK_MONITORING, handle_task_monitoring, monitor),
+            # The gateway's hourly cleanup is recorded as a run, like its other housekeeping.
+            *(h for h in base_handlers() if h.message != SESSION_CLEANUP),
+            Handler(
+                SESSION_CLEANUP,
+                recorded(handle_session_cleanup, "maintenance"),
+                (housekeeping.system_cleanup,),
+            ),
+            Handler(
+                FAILED_TASK_CLEANUP,
+                recorded(handle_failed_task_cleanup, "maintenance"),
+                housekeeping,
+            ),
+            Handler(TASK_MONITORING, recorded(handle_task_monitoring, "monitoring"), monitor),
         ]
     )
     host = ServiceHost(

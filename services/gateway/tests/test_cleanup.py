@@ -94,8 +94,12 @@ async def add(gateway: Gateway, *rows: Base) -> None:
 async def keys_of(gateway: Gateway, column: Any) -> set[str]:
     state: GatewayState = gateway.app.state.gateway
     session: AsyncSession
+    stmt = select(column)
+    if column is Task.task_id:
+        # Not the runs of the cleanup ticks themselves (gateway.process_runs).
+        stmt = stmt.where(Task.task_type.not_like("schedule.%"))
     async with state.host.sessions() as session:
-        return {str(v) for v in (await session.execute(select(column))).scalars()}
+        return {str(v) for v in (await session.execute(stmt)).scalars()}
 
 
 async def tick(gateway: Gateway, spec: MessageSpec[Any], job: str, now: datetime) -> None:

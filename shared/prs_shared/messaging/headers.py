@@ -39,5 +39,8 @@ def attempt_of(headers: Mapping[str, Any] | None, name: str = ATTEMPT_HEADER) ->
 
 
 def error_text(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}"
+    """``Type: message``; an error that names its own ``reason`` (a time limit) reads
+    ``reason: message`` (a class attribute)."""
+    label = getattr(type(exc), "reason", None)
+    text = f"{label if isinstance(label, str) else type(exc).__name__}: {exc}"
     return text[:MAX_ERROR_CHARS]

@@ -39,8 +39,8 @@ def attempt_of(headers: Mapping[str, Any] | None, name: str = ATTEMPT_HEADER) ->
 
 
 def error_text(exc: BaseException) -> str:
-    """``Type: message``; an error that names its own ``reason`` (a time limit) reads
-    ``reason: message`` (a class attribute)."""
-    label = getattr(type(exc), "reason", None)
+    """``Type: message``; an error class with an ``error_label`` (a time limit) reads
+    ``label: message``."""
+    label = getattr(type(exc), "error_label", None)
     text = f"{label if isinstance(label, str) else type(exc).__name__}: {exc}"
     return text[:MAX_ERROR_CHARS]

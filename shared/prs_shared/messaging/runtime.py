@@ -15,6 +15,9 @@ Every failure is bounded:
 - a batch that fails falls back to its messages one at a time, each in its own transaction;
 - a message that fails alone is retried up to the retry limit, or dead-lettered at once for a
   :class:`PermanentError`; then the consumer moves on;
+- a handler runs within its type's hard time limit (:mod:`time_limits`): past it, it is cancelled
+  and its delivery fails like any other, with reason ``time_limit``; in a batch, that one delivery
+  fails at once and the others are handled alone;
 - a message that comes back unsettled (``redelivered``: its worker died or lost the broker while
   holding it) runs alone, after its start is counted (:mod:`crash_guard`); past the crash limit it
   is dead-lettered with reason ``crash_loop`` instead of run;

@@ -60,6 +60,9 @@ class TimeLimitExceeded(TimeoutError):
     """A handler ran past one of its time limits; settled with reason ``time_limit``."""
 
     reason: ClassVar[str] = "time_limit"
+    """The dead-letter reason."""
+    error_label: ClassVar[str] = reason
+    """How its error text starts (see ``headers.error_text``): ``time_limit: ...``."""
     kind: ClassVar[str] = "time"
 
     def __init__(self, seconds: float, delivery: object | None = None) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
 import socket
 import subprocess
 import sys
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -132,7 +134,10 @@ async def test_a_worker_past_its_limit_restarts_in_place_and_every_message_is_ha
     limit: dict[str, str],
     messages: int,
 ) -> None:
-    worker = start_worker(**limit)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        metrics_port = probe.getsockname()[1]
+    worker = start_worker(**limit, PRS_METRICS_PORT=str(metrics_port))
     await eventually(lambda: _async(len(worker.starts()) == 1), message="the worker started")
     keys = [f"recycle-{n}" for n in range(messages)]
     for key in keys:
@@ -144,9 +149,13 @@ async def test_a_worker_past_its_limit_restarts_in_place_and_every_message_is_ha
         return len(await handled(database_url)) >= messages
 
     await eventually(all_handled, timeout=60, message=f"{messages} messages handled")
-    # It went on consuming after its last restart: it is not merely gone.
+    # It restarted, and is running again after its last restart: not merely gone.
     await eventually(
-        lambda: _async(len(worker.starts()) >= 2 and worker.proc.poll() is None),
+        lambda: _async(
+            len(worker.starts()) >= 2
+            and len(worker.starts()) == worker.log.read_text().count("recycling after") + 1
+            and worker.proc.poll() is None
+        ),
         message="the worker restarted",
     )
     rows = await handled(database_url)
@@ -155,8 +164,26 @@ async def test_a_worker_past_its_limit_restarts_in_place_and_every_message_is_ha
     assert set(worker.starts()) == {same_process}  # one PID throughout
     assert {w for _, w in rows} == {same_process}
     assert "recycling after" in worker.log.read_text()
+    # The new image serves metrics on the same port, with the count carried over the exec.
+    recycles = await eventually(
+        lambda: _recycles_reported(metrics_port), message="prs_worker_recycles_total served"
+    )
+    assert recycles == len(worker.starts()) - 1
     assert worker.stop() == 0, worker.log.read_text()[-3000:]
 
 
 async def _async(value: bool) -> bool:
     return value
+
+
+async def _recycles_reported(port: int) -> float | None:
+    def scrape() -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+            return str(answer.read().decode())
+
+    try:
+        text = await asyncio.to_thread(scrape)
+    except OSError:
+        return None
+    found = re.search(r'^prs_worker_recycles_total\{service="probe"\} (\S+)$', text, re.M)
+    return float(found.group(1)) if found else None

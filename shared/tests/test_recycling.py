@@ -187,3 +187,35 @@ async def _recycles_reported(port: int) -> float | None:
         return None
     found = re.search(r'^prs_worker_recycles_total\{service="probe"\} (\S+)$', text, re.M)
     return float(found.group(1)) if found else None
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_deliveries_handed_back_unstarted_are_handled_by_the_next_worker_exactly_once(
+    probe_host, publisher: Publisher, tap, database_url: str
+) -> None:
+    started = await tap("task.started")
+    keys = [f"handed-{n}" for n in range(8)]
+    # Two batches of two run at once; the other four wait in the consumer when it hands back.
+    settings = {"batch_size": 2, "batch_wait": 0.5, "prefetch": 8, "started_announce_delay": 0.05}
+    async with probe_host(**settings) as first:
+        for key in keys:
+            await publisher.publish(
+                Envelope(
+                    type=EFFECT.type,
+                    payload=Effect(key=key, sleep_ms=1000).model_dump(),
+                    task_id=uuid.uuid4(),
+                )
+            )
+        await eventually(lambda: _async(first.runtime.in_flight == 8), message="all received")
+        # Hand back once a batch is under way (its tasks announced STARTED).
+        await started.wait_for(lambda seen: len(seen) >= 2)
+        first.runtime.hand_back()
+    by_first = len(await handled(database_url))
+    assert 2 <= by_first < 8  # what it had started it finished; the rest went back
+    async with probe_host(**settings):
+
+        async def all_handled() -> bool:
+            return len(await handled(database_url)) >= 8
+
+        await eventually(all_handled, message="the rest handled by the next worker")
+    assert sorted(key for key, _ in await handled(database_url)) == sorted(keys)

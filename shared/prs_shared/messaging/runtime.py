@@ -216,6 +216,7 @@ class Consumer:
         self._queue: AbstractQueue | None = None
         self._tag: str | None = None
         self._closing = False
+        self._handing_back = False
         # Deliveries taken from the broker and not yet settled or given back, by identity.
         self._held: set[int] = set()
         self.committed = 0
@@ -250,6 +251,7 @@ class Consumer:
 
     def hand_back(self) -> None:
         self._closing = True
+        self._handing_back = True
         self._arrived.set()
         waiting = list(self._ready)
         self._ready.clear()
@@ -283,6 +285,10 @@ class Consumer:
     async def _run(self) -> None:
         while batch := await self._collect():
             await self._slots.acquire()
+            if self._handing_back:  # collected while waiting for a slot: not started either
+                self._slots.release()
+                self._let_go(batch)
+                continue
             task = asyncio.ensure_future(self._process(batch))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)

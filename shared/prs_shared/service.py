@@ -29,9 +29,12 @@ from prs_shared.messaging.publisher import Publisher
 from prs_shared.messaging.runtime import RetryPolicy, Runtime, worker_id
 from prs_shared.messaging.subscription import Subscription, dispatch
 from prs_shared.messaging.topology import declare_base, declare_work_queue
+from prs_shared.recycling import RECYCLES, RecyclePolicy, recycles_so_far, reexec, resident_bytes
 from prs_shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
+
+STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
 
 BackgroundJob = Callable[["ServiceHost"], Awaitable[None]]
 MoreSubscriptions = Callable[["ServiceHost"], Sequence[Subscription]]
@@ -135,6 +138,15 @@ class ServiceHost:
         self._tasks: list[asyncio.Task[None]] = []
         self._release_database: Callable[[], None] = lambda: None
         self._started_at = utcnow()
+        self.recycling = RecyclePolicy(
+            max_tasks=settings.max_tasks_per_worker,
+            max_memory_bytes=settings.max_memory_mb * 2**20,
+        )
+        """Only a process run by :meth:`run_until_signalled` recycles (not a host in a test or
+        in the gateway's lifespan)."""
+        self.recycle_reason: str | None = None
+        self._recycle_requested = asyncio.Event()
+        self._may_recycle = False
         self.engine: AsyncEngine
         self.sessions: SessionFactory
         self.connection: AbstractRobustConnection
@@ -145,7 +157,7 @@ class ServiceHost:
     def subscriptions(self) -> list[Subscription]:
         """One subscription per command queue, one for the events this service handles."""
         s, t = self.settings, self.topology
-        work = dispatch(self._handlers)
+        work = dispatch(self._handlers, s.resolved_time_limits())
         accepts = frozenset(self._handlers.types())
         # Batch size 1: deliveries run concurrently, up to the prefetch. Larger batches commit
         # one at a time while the previous one is being announced and acked.
@@ -210,6 +222,7 @@ class ServiceHost:
             on_committed=self.relay.notify,
             started_delay=s.started_announce_delay,
             worker=self.worker,
+            on_settled=self._after_settled if self._may_recycle else None,
         )
         for sub in self.subscriptions():
             self.runtime.subscribe(sub)
@@ -221,7 +234,42 @@ class ServiceHost:
         for job in self._background:
             self._spawn(job(self))
         await self.runtime.start()
-        log.info("%s started as %s", self.service, self.worker)
+        recycled = recycles_so_far()
+        RECYCLES.labels(self.service).inc(recycled)
+        log.info(
+            "%s started as %s%s",
+            self.service,
+            self.worker,
+            f" (recycled: {recycled})" if recycled else "",
+        )
+        self._warn_of_a_low_memory_limit()
+
+    def _warn_of_a_low_memory_limit(self) -> None:
+        if not (self._may_recycle and self.recycling.max_memory_bytes):
+            return
+        rss = resident_bytes()
+        if rss is None:
+            log.warning("PRS_MAX_MEMORY_MB is set but resident memory cannot be read here")
+        elif rss > self.recycling.max_memory_bytes:
+            log.warning(
+                "PRS_MAX_MEMORY_MB=%d is below this process's size at start (%.0f MB): it will "
+                "restart after every task",
+                self.settings.max_memory_mb,
+                rss / 2**20,
+            )
+
+    def _after_settled(self, settled: int) -> None:
+        if self.recycle_reason is not None:
+            return
+        reason = self.recycling.reason(settled)
+        if reason is None:
+            return
+        self.recycle_reason = reason
+        log.info(
+            "%s recycling after %s; handing back what it has not started", self.service, reason
+        )
+        self.runtime.hand_back()
+        self._recycle_requested.set()
 
     def _spawn(self, coro: Awaitable[None]) -> asyncio.Task[None]:
         task = asyncio.ensure_future(coro)
@@ -264,11 +312,19 @@ class ServiceHost:
             await asyncio.sleep(self.settings.heartbeat_interval)
 
     async def run_until_signalled(self) -> None:
-        """Start, wait for SIGTERM or SIGINT, stop cleanly (also while still waiting to start)."""
+        """Start, wait for SIGTERM or SIGINT, stop cleanly (also while still waiting to start).
+
+        Past ``PRS_MAX_TASKS_PER_WORKER`` or ``PRS_MAX_MEMORY_MB`` the process stops as for
+        SIGTERM and then starts afresh in place (:mod:`prs_shared.recycling`).
+        """
+        self._may_recycle = self.recycling.enabled
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in STOP_SIGNALS:
             loop.add_signal_handler(sig, stop.set)
+        # A recycled process starts with these blocked (see reexec): one sent while it was
+        # restarting is pending, and is delivered to the handler now.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         starting = asyncio.ensure_future(self.start())
         stopping = asyncio.ensure_future(stop.wait())
         await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -283,6 +339,19 @@ class ServiceHost:
             log.error("%s", starting.exception())
             raise SystemExit(1)
         starting.result()  # any other failed start raises here, with its traceback
-        await stop.wait()
-        log.info("signal received; stopping")
+        signalled = asyncio.ensure_future(stop.wait())
+        recycle = asyncio.ensure_future(self._recycle_requested.wait())
+        await asyncio.wait({signalled, recycle}, return_when=asyncio.FIRST_COMPLETED)
+        signalled.cancel()
+        recycle.cancel()
+        if stop.is_set():
+            log.info("signal received; stopping")
+            await self.stop()
+            return
         await self.stop()
+        if stop.is_set():
+            log.info("signal received while recycling; not restarting")
+            return
+        for sig in STOP_SIGNALS:
+            loop.remove_signal_handler(sig)
+        reexec(STOP_SIGNALS)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from prs_shared.messaging.failover import split_urls
+from prs_shared.messaging.time_limits import TimeLimit, TimeLimits, parse_overrides
 from prs_shared.messaging.topology import QueueType, Topology
 
 Environment = Literal["development", "test", "production"]
@@ -80,6 +81,35 @@ class ServiceSettings(BaseSettings):
         "without a new delivery ends the wait early.",
     )
     heartbeat_interval: float = Field(default=10.0, gt=0, description="Seconds between heartbeats.")
+    soft_time_limit_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="Soft time limit of a handler whose type declares none: the handler's cue "
+        "to stop cleanly (docs/adr/0009-time-limits-and-recycling.md). 0: none.",
+    )
+    hard_time_limit_seconds: float = Field(
+        default=90.0,
+        ge=0,
+        description="Hard time limit of a handler whose type declares none: it is cancelled and "
+        "the task retried, then failed, with reason time_limit. 0: none.",
+    )
+    time_limits: dict[str, Any] = Field(
+        default_factory=dict,
+        description='Per message type [soft, hard] seconds, as JSON: {"file.process": [60, 90]}; '
+        "over the type's declared limits and the two defaults.",
+    )
+    max_tasks_per_worker: int = Field(
+        default=1000,
+        ge=0,
+        description="A worker process restarts itself in place (same PID) after settling this "
+        "many deliveries, like Celery's max_tasks_per_child. 0: never.",
+    )
+    max_memory_mb: int = Field(
+        default=0,
+        ge=0,
+        description="A worker process whose resident memory passes this many MB after a task "
+        "restarts itself in place. 0: never.",
+    )
     file_store_dir: Path | None = Field(
         default=None,
         description="Root of the shared file store (invoices, reports, processed files); "
@@ -97,6 +127,32 @@ class ServiceSettings(BaseSettings):
     metrics_host: str = Field(
         default="127.0.0.1", description="Interface of the metrics endpoint (0.0.0.0 in compose)."
     )
+
+    @field_validator("time_limits", mode="after")
+    @classmethod
+    def _known_types_and_sane_limits(cls, value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            parse_overrides(value)
+        except ValueError as exc:
+            raise ValueError(f"PRS_TIME_LIMITS: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _soft_before_hard(self) -> ServiceSettings:
+        try:
+            TimeLimit(self.soft_time_limit_seconds, self.hard_time_limit_seconds)
+        except ValueError as exc:
+            raise ValueError(
+                f"PRS_SOFT_TIME_LIMIT_SECONDS / PRS_HARD_TIME_LIMIT_SECONDS: {exc}"
+            ) from None
+        return self
+
+    def resolved_time_limits(self) -> TimeLimits:
+        """Every message type's limits: PRS_TIME_LIMITS, else the catalog's, else the defaults."""
+        return TimeLimits(
+            TimeLimit(self.soft_time_limit_seconds, self.hard_time_limit_seconds),
+            parse_overrides(self.time_limits),
+        )
 
     @model_validator(mode="after")
     def _at_least_one_broker(self) -> ServiceSettings:

@@ -60,6 +60,9 @@ class MessageSpec(Generic[P_co]):
     """For commands: overrides the service's default retry limit."""
     amqp_priority: int | None = None
     """Fixed AMQP priority (control commands); otherwise the envelope's priority decides."""
+    time_limit: tuple[float, float] | None = None
+    """(soft, hard) seconds its handler may run; None: the service's default (see
+    :mod:`prs_shared.messaging.time_limits`). ``PRS_TIME_LIMITS`` overrides it."""
 
 
 class UnknownMessageType(KeyError):
@@ -86,12 +89,23 @@ def command(
     description: str,
     *,
     max_retries: int | None = None,
+    time_limit: tuple[float, float] | None = None,
 ) -> MessageSpec[P]:
-    return register(MessageSpec(type_, "command", payload, description, queue, max_retries))
+    return register(
+        MessageSpec(
+            type_, "command", payload, description, queue, max_retries, time_limit=time_limit
+        )
+    )
 
 
-def event(type_: str, payload: type[P], description: str) -> MessageSpec[P]:
-    return register(MessageSpec(type_, "event", payload, description))
+def event(
+    type_: str,
+    payload: type[P],
+    description: str,
+    *,
+    time_limit: tuple[float, float] | None = None,
+) -> MessageSpec[P]:
+    return register(MessageSpec(type_, "event", payload, description, time_limit=time_limit))
 
 
 def lookup(type_: str) -> MessageSpec[Any]:

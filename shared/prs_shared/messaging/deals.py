@@ -59,28 +59,39 @@ class DetectOverdueDeals(Message):
 
 
 PROCESS_DEAL_WORKFLOW = catalog.command(
-    "deal.process_workflow", ProcessDealWorkflow, "workflow", "Run a workflow action on a deal."
+    "deal.process_workflow",
+    ProcessDealWorkflow,
+    "workflow",
+    "Run a workflow action on a deal.",
+    time_limit=(30, 60),
 )
 RUN_VERIFICATION_REMINDERS = catalog.command(
     "process.verification_reminders.run",
     RunVerificationReminders,
     "business_processes",
     "Remind admins and verifiers of deals pending verification for more than 24 hours.",
+    time_limit=(240, 300),
 )
 RUN_COMMISSION_CALCULATION = catalog.command(
     "process.commission_calculation.run",
     RunCommissionCalculation,
     "business_processes",
     "Calculate and reconcile commissions of verified deals.",
+    time_limit=(240, 300),
 )
 DETECT_OVERDUE_DEALS = catalog.command(
     "process.overdue_detection.run",
     DetectOverdueDeals,
     "business_processes",
     "Find deals past due and unpaid; announce each once per period.",
+    time_limit=(240, 300),
 )
 GENERATE_AUDIT_REPORT = catalog.command(
-    "report.audit.generate", GenerateAuditReport, "reports", "Produce an audit report."
+    "report.audit.generate",
+    GenerateAuditReport,
+    "reports",
+    "Produce an audit report.",
+    time_limit=(300, 360),
 )
 
 

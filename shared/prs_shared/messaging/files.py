@@ -49,7 +49,12 @@ class FileRejected(Message):
 
 
 PROCESS_FILE = catalog.command(
-    "file.process", ProcessFile, "file_processing", "Process an uploaded file."
+    "file.process",
+    ProcessFile,
+    "file_processing",
+    "Process an uploaded file.",
+    # Virus scan, image resizing and PDF work run in threads; a large PDF takes minutes.
+    time_limit=(120, 180),
 )
 FILE_PROCESSED = catalog.event("file.processed", FileProcessed, "A file passed and was stored.")
 FILE_REJECTED = catalog.event("file.rejected", FileRejected, "A file was refused, with why.")

@@ -12,7 +12,9 @@ with :class:`BatchHandler`: its function takes every message of its types in the
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic
 
@@ -23,6 +25,7 @@ from typing_extensions import TypeVar
 from prs_shared.messaging import catalog
 from prs_shared.messaging.catalog import MessageSpec
 from prs_shared.messaging.envelope import Envelope
+from prs_shared.messaging.time_limits import NO_LIMIT, SoftTimeLimitExceeded, TimeLimit
 
 P = TypeVar("P", bound=BaseModel)
 D = TypeVar("D")
@@ -34,6 +37,10 @@ class HandlerContext:
 
     Everything the handler writes through ``session`` and everything it ``emit``s commits in one
     transaction together with the inbox record of this message — or not at all.
+
+    A handler that can stop early honours its soft time limit through ``deadline``,
+    :meth:`time_left`, :meth:`soft_limit_reached` or :meth:`soft_limit`; the hard limit is the
+    runtime's (:mod:`prs_shared.messaging.time_limits`).
     """
 
     envelope: Envelope
@@ -43,6 +50,38 @@ class HandlerContext:
     attempt: int
     queue: str
     staged: list[tuple[Envelope, str | None]] = field(default_factory=list)
+    time_limit: TimeLimit = NO_LIMIT
+    deadline: float | None = None
+    """Event-loop time (``loop.time()``) of the soft limit; None without one."""
+
+    def time_left(self) -> float | None:
+        """Seconds until the soft limit (negative past it); None without one."""
+        if self.deadline is None:
+            return None
+        return self.deadline - asyncio.get_running_loop().time()
+
+    def soft_limit_reached(self) -> bool:
+        left = self.time_left()
+        return left is not None and left <= 0
+
+    @contextlib.asynccontextmanager
+    async def soft_limit(self) -> AsyncIterator[None]:
+        """At the soft limit, cancel the await in progress and raise SoftTimeLimitExceeded here.
+
+        Catch it around the block to clean up and return a partial result, or let it go: the
+        delivery then fails with reason ``time_limit``.
+        """
+        if self.deadline is None:
+            yield
+            return
+        scope = asyncio.timeout_at(self.deadline)
+        try:
+            async with scope:
+                yield
+        except TimeoutError as exc:
+            if scope.expired():
+                raise SoftTimeLimitExceeded(self.time_limit.soft) from exc
+            raise
 
     def emit(self, envelope: Envelope, *, queue: str | None = None) -> Envelope:
         """Stage a message; it is published after (and only if) the transaction commits."""

@@ -39,5 +39,8 @@ def attempt_of(headers: Mapping[str, Any] | None, name: str = ATTEMPT_HEADER) ->
 
 
 def error_text(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}"
+    """``Type: message``; an error class with an ``error_label`` (a time limit) reads
+    ``label: message``."""
+    label = getattr(type(exc), "error_label", None)
+    text = f"{label if isinstance(label, str) else type(exc).__name__}: {exc}"
     return text[:MAX_ERROR_CHARS]

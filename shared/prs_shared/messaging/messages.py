@@ -101,6 +101,7 @@ PING = catalog.command(
     Ping,
     "system",
     "Diagnostic task every service handles; the answer names the service and worker.",
+    time_limit=(10, 15),
 )
 
 LIFECYCLE_STATUS_TYPES: dict[TaskStatus, str] = {

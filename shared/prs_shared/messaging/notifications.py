@@ -61,6 +61,8 @@ SEND_NOTIFICATION = catalog.command(
     SendNotification,
     "notifications",
     "Send an email notification (password notifications travel on the auth queue).",
+    # One SMTP conversation; a server slower than this is better retried later.
+    time_limit=(30, 45),
 )
 NOTIFICATION_SENT = catalog.event("notification.sent", NotificationOutcome, "An email was sent.")
 NOTIFICATION_FAILED = catalog.event(

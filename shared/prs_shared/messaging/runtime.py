@@ -15,6 +15,9 @@ Every failure is bounded:
 - a batch that fails falls back to its messages one at a time, each in its own transaction;
 - a message that fails alone is retried up to the retry limit, or dead-lettered at once for a
   :class:`PermanentError`; then the consumer moves on;
+- a handler runs within its type's hard time limit (:mod:`time_limits`): past it, it is cancelled
+  and its delivery fails like any other, with reason ``time_limit``; in a batch, that one delivery
+  fails at once and the others are handled alone;
 - a message that comes back unsettled (``redelivered``: its worker died or lost the broker while
   holding it) runs alone, after its start is counted (:mod:`crash_guard`); past the crash limit it
   is dead-lettered with reason ``crash_loop`` instead of run;
@@ -53,6 +56,7 @@ from prs_shared.messaging.messages import TaskStatus
 from prs_shared.messaging.publisher import Publisher
 from prs_shared.messaging.settling import RetryPolicy, Settler
 from prs_shared.messaging.subscription import Subscription
+from prs_shared.messaging.time_limits import TimeLimitExceeded
 from prs_shared.messaging.topology import Topology
 from prs_shared.messaging.unit_of_work import UnitOfWork
 from prs_shared.metrics import IN_FLIGHT
@@ -96,6 +100,7 @@ class Runtime:
         on_committed: Callable[[], None] | None = None,
         started_delay: float = 0.25,
         worker: str | None = None,
+        on_settled: Callable[[int], None] | None = None,
     ) -> None:
         self.service = service
         self.worker = worker or worker_id()
@@ -110,6 +115,9 @@ class Runtime:
         self._consumers: list[Consumer] = []
         self._started = False
         self._stopped = False
+        self._on_settled = on_settled
+        self.settled = 0
+        """Deliveries settled (whatever their outcome) since this runtime started."""
 
     def subscribe(self, sub: Subscription) -> None:
         """Add a subscription; before :meth:`start`."""
@@ -139,6 +147,20 @@ class Runtime:
     def rolled_back(self) -> int:
         """Batches that failed and were handled again one message at a time."""
         return sum(c.rolled_back for c in self._consumers)
+
+    def settled_some(self, n: int) -> None:
+        self.settled += n
+        if self._on_settled is not None:
+            self._on_settled(self.settled)
+
+    def hand_back(self) -> None:
+        """Take no more deliveries; those received and not started go back to their queues.
+
+        What is in progress finishes; :meth:`stop` then closes the channels, which returns every
+        delivery not settled to its queue. For recycling a worker (docs/adr/0009).
+        """
+        for consumer in self._consumers:
+            consumer.hand_back()
 
     async def start(self) -> None:
         """Declare every subscription's queue and start consuming."""
@@ -194,6 +216,7 @@ class Consumer:
         self._queue: AbstractQueue | None = None
         self._tag: str | None = None
         self._closing = False
+        self._handing_back = False
         # Deliveries taken from the broker and not yet settled or given back, by identity.
         self._held: set[int] = set()
         self.committed = 0
@@ -226,6 +249,15 @@ class Consumer:
                 log.debug("consumer cancel failed", exc_info=True)
         self._tag = None
 
+    def hand_back(self) -> None:
+        self._closing = True
+        self._handing_back = True
+        self._arrived.set()
+        waiting = list(self._ready)
+        self._ready.clear()
+        # Unacked: the broker returns them when the channel closes.
+        self._let_go(waiting)
+
     def drain(self) -> set[asyncio.Future[None]]:
         """Handle what has been delivered already, then stop; returns what to wait for."""
         self._closing = True
@@ -253,6 +285,10 @@ class Consumer:
     async def _run(self) -> None:
         while batch := await self._collect():
             await self._slots.acquire()
+            if self._handing_back:  # collected while waiting for a slot: not started either
+                self._slots.release()
+                self._let_go(batch)
+                continue
             task = asyncio.ensure_future(self._process(batch))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -334,6 +370,11 @@ class Consumer:
             if len(batch) == 1:
                 await self._settle(batch, self._settler.fail(self.sub, batch[0], exc))
                 return
+            slow = _ran_over(exc, batch)
+            if slow is not None:
+                # The one that ran over fails now instead of running over again on its own.
+                await self._settle([slow], self._settler.fail(self.sub, slow, exc))
+                batch = [d for d in batch if d is not slow]
             self.rolled_back += 1
             log.info(
                 "batch of %d rolled back (%s: %s); handling each message on its own",
@@ -394,6 +435,7 @@ class Consumer:
                     await delivery.message.nack(requeue=True)
         finally:
             self._let_go([d.message for d in deliveries])
+            self.runtime.settled_some(len(deliveries))
 
     def _announce_started_later(self, batch: Sequence[Delivery]) -> asyncio.Task[None] | None:
         """Announce STARTED only for tasks still running after ``started_delay`` seconds.
@@ -435,6 +477,15 @@ async def _finish(task: asyncio.Task[None] | None) -> None:
         if not task.done():
             task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+def _ran_over(exc: Exception, batch: Sequence[Delivery]) -> Delivery | None:
+    """The delivery of ``batch`` whose handler ran past its time limit, if that was ``exc``."""
+    if isinstance(exc, TimeLimitExceeded):
+        for delivery in batch:
+            if delivery is exc.delivery:
+                return delivery
+    return None
 
 
 def _report_crash(task: asyncio.Task[None]) -> None:

@@ -46,7 +46,11 @@ class RunJobNow(Message):
 
 
 SESSION_CLEANUP = catalog.event(
-    "schedule.session_cleanup", ScheduleTick, "Time for each service to drop expired sessions."
+    "schedule.session_cleanup",
+    ScheduleTick,
+    "Time for each service to drop expired sessions.",
+    # The system cleanup rides on it: a pass over every store past retention.
+    time_limit=(240, 300),
 )
 SYSTEM_HEALTH_CHECK = catalog.event(
     "schedule.system_health_check", ScheduleTick, "Time for each service to check its health."
@@ -58,12 +62,14 @@ FAILED_TASK_CLEANUP = catalog.event(
     "schedule.failed_task_cleanup",
     ScheduleTick,
     "Time to purge failed-task records past their retention.",
+    time_limit=(240, 300),
 )
 RUN_JOB_NOW = catalog.command(
     "schedule.run_now",
     RunJobNow,
     "system",
     "Run a scheduled job at once, through the same path as its schedule (recorded as manual).",
+    time_limit=(10, 15),
 )
 
 
@@ -117,6 +123,7 @@ UPDATE_SCHEDULE = catalog.command(
     UpdateSchedule,
     "system",
     "Enable, disable or re-time a scheduled job; takes effect at the scheduler's next tick.",
+    time_limit=(10, 15),
 )
 SCHEDULE_CHANGED = catalog.event(
     "scheduler.schedule_changed",

@@ -35,6 +35,7 @@ from prs_shared.messaging.inbox import is_cancel_marker
 from prs_shared.messaging.messages import LIFECYCLE_STATUS_TYPES, TaskLifecycle, TaskStatus
 from prs_shared.messaging.publisher import Publisher
 from prs_shared.messaging.subscription import Subscription
+from prs_shared.messaging.time_limits import TimeLimitExceeded
 from prs_shared.messaging.topology import RETRY_QUEUE_HEADER
 from prs_shared.messaging.unit_of_work import Outcome
 from prs_shared.metrics import DEAD_LETTERS, DUPLICATES, RETRIES, TASK_DURATION, TASKS
@@ -142,6 +143,10 @@ class Settler:
             return
         limit = self.retry.limit_for(delivery.envelope.type if delivery.envelope else None)
         if delivery.attempt > limit:
+            if isinstance(exc, TimeLimitExceeded):
+                # Its own reason: an operator raises the limit, or makes the task smaller.
+                await self.dead_letter(sub, delivery, exc.reason, exc, TaskStatus.FAILED)
+                return
             await self.dead_letter(sub, delivery, "retries_exhausted", exc)
             return
         await self._retry(sub, delivery, exc)
@@ -209,7 +214,8 @@ class Settler:
         )
         await self._publisher.publish_raw(exchange, routing_key, copy)
         log.error("dead-lettered from %s (%s): %s", delivery.queue, reason, error)
-        await self.announce(sub, delivery, status, error=f"{reason}: {error}")
+        announced = error if error.startswith(f"{reason}: ") else f"{reason}: {error}"
+        await self.announce(sub, delivery, status, error=announced)
         await message.ack()
         DEAD_LETTERS.labels(self.service, delivery.queue, reason).inc()
         TASKS.labels(self.service, delivery.type, status.value.lower()).inc()

@@ -8,6 +8,7 @@ below; decoding, the unit of work and settling are the same code for all of them
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -24,6 +25,7 @@ from prs_shared.messaging.handlers import (
     Result,
 )
 from prs_shared.messaging.headers import ATTEMPT_HEADER, ERROR_HEADER
+from prs_shared.messaging.time_limits import TimeLimits, within_hard_limit
 
 __all__ = ["Result", "RetryHeaders", "Scope", "Subscription", "Work", "dispatch", "fold"]
 
@@ -86,11 +88,17 @@ class Subscription:
             raise ValueError("batch_size and concurrency must be at least 1")
 
 
-def dispatch(handlers: HandlerRegistry) -> Work:
-    """Work that runs each delivery's handler, looked up by type, one after another."""
+def dispatch(handlers: HandlerRegistry, limits: TimeLimits | None = None) -> Work:
+    """Work that runs each delivery's handler, looked up by type, one after another.
+
+    Each handler runs within its type's time limits, counted from its own start: in a batch
+    the limit is per message, not per batch.
+    """
+    limits = limits or TimeLimits()
 
     async def work(deliveries: Sequence[Delivery], scope: Scope) -> list[Result]:
         results: list[Result] = []
+        loop = asyncio.get_running_loop()
         for delivery in deliveries:
             envelope, payload = delivery.envelope, delivery.payload
             assert envelope is not None  # envelope subscriptions only
@@ -98,6 +106,7 @@ def dispatch(handlers: HandlerRegistry) -> Work:
             handler = handlers.get(envelope.type)
             assert handler is not None  # decoding refused types without a handler
             delivery.bind_log_context()
+            limit = limits.for_type(envelope.type)
             ctx = HandlerContext(
                 envelope=envelope,
                 session=scope.session,
@@ -106,8 +115,10 @@ def dispatch(handlers: HandlerRegistry) -> Work:
                 attempt=delivery.attempt,
                 queue=delivery.queue,
                 staged=scope.staged,
+                time_limit=limit,
+                deadline=loop.time() + limit.soft if limit.soft else None,
             )
-            results.append(await handler(payload, ctx))
+            results.append(await within_hard_limit(limit, handler(payload, ctx), delivery))
         return results
 
     return work

@@ -78,4 +78,5 @@ REGISTER_WEBHOOK = catalog.command(
     RegisterWebhook,
     "notifications",
     "Register or update a webhook endpoint of an organization for chosen deal events.",
+    time_limit=(15, 30),
 )

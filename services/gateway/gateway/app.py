@@ -24,6 +24,7 @@ from gateway.api.routes import (
     processes,
     queueing,
     schedules,
+    system_health,
     task_admin,
     tasks,
     webhooks,
@@ -32,6 +33,7 @@ from gateway.auth import Role, ensure_key
 from gateway.broker_view import REGISTRY_CONSUMER, queue_names
 from gateway.cleanup import Housekeeping, handle_failed_task_cleanup
 from gateway.dead_letters import archive_subscriptions
+from gateway.health_monitor import HealthMonitor, handle_system_health_check
 from gateway.ratelimit import RateLimiter
 from gateway.registry import registry_subscription
 from gateway.settings import GatewaySettings
@@ -39,7 +41,7 @@ from gateway.state import GatewayState, KeyCache
 from prs_shared.dev_key import write_dev_key
 from prs_shared.diagnostics import base_handlers
 from prs_shared.messaging.handlers import Handler, HandlerRegistry
-from prs_shared.messaging.schedule import FAILED_TASK_CLEANUP
+from prs_shared.messaging.schedule import FAILED_TASK_CLEANUP, SYSTEM_HEALTH_CHECK
 from prs_shared.messaging.subscription import Subscription
 from prs_shared.service import ServiceHost
 from prs_shared.storage import LocalFileStore
@@ -61,19 +63,23 @@ def build_host(settings: GatewaySettings) -> ServiceHost:
     housekeeping = Housekeeping.from_settings(
         settings, LocalFileStore(settings.resolved_file_store_dir())
     )
+    monitor = HealthMonitor(settings)
     handlers = HandlerRegistry(
         [
             *base_handlers([housekeeping.system_cleanup]),
             Handler(FAILED_TASK_CLEANUP, handle_failed_task_cleanup, housekeeping),
+            Handler(SYSTEM_HEALTH_CHECK, handle_system_health_check, monitor),
         ]
     )
-    return ServiceHost(
+    host = ServiceHost(
         settings,
         handlers=handlers,
         command_queues=COMMAND_QUEUES,
         migrations=MIGRATIONS,
         subscriptions=gateway_subscriptions,
     )
+    monitor.attach(host)
+    return host
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
@@ -135,6 +141,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(tasks.router)
     app.include_router(processes.router)
     app.include_router(process_status.router)
+    app.include_router(system_health.router)
     app.include_router(schedules.router)
     app.include_router(dead_letters.router)
     app.include_router(notifications.router)

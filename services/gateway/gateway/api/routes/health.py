@@ -12,6 +12,7 @@ from sqlalchemy import text
 from gateway.api.deps import StateDep
 from gateway.broker_view import queue_names
 from gateway.dead_letter_counts import refresh_gauge
+from gateway.health_monitor import refresh_gauges
 
 router = APIRouter(tags=["health"])
 
@@ -70,7 +71,9 @@ async def readyz(state: StateDep) -> JSONResponse:
     },
 )
 async def metrics(state: StateDep) -> Response:
-    """Prometheus metrics of this gateway process, and the dead letters waiting in its archive."""
+    """Prometheus metrics of this gateway process, the dead letters waiting in its archive and
+    the latest scheduled health check."""
     async with state.host.sessions() as session:
         await refresh_gauge(session, queue_names(state.host.topology))
+        await refresh_gauges(session)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

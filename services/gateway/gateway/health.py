@@ -43,6 +43,12 @@ from prs_shared.messaging.topology import Topology
 
 DISK_WARN_FRACTION = 0.10
 PROBE_TIMEOUT = 3.0
+CRITICAL = {
+    "database": "database unreachable",
+    "broker": "broker unreachable",
+    "smtp": "SMTP server unreachable",
+}
+"""The checks whose failure makes the system unhealthy, and the reason each then gives."""
 STATUSES = ("healthy", "degraded", "unhealthy")
 """The overall statuses, in increasing order of trouble (the gauge's 0, 1, 2)."""
 
@@ -100,7 +106,7 @@ async def system_health(
         }
     except Exception as exc:
         checks["database"] = {"status": "error", "error": type(exc).__name__}
-        reasons.append("database unreachable")
+        reasons.append(CRITICAL["database"])
 
     waiting: dict[str, int] = {}
     try:
@@ -128,7 +134,7 @@ async def system_health(
                 reasons.append(f"queue {s.name} has no consumer")
     except Exception as exc:
         checks["broker"] = {"status": "error", "error": type(exc).__name__}
-        reasons.append("broker unreachable")
+        reasons.append(CRITICAL["broker"])
 
     now = utcnow()
     try:
@@ -158,13 +164,13 @@ async def system_health(
 
     checks["smtp"] = await _smtp(settings)
     if checks["smtp"]["status"] == "error":
-        reasons.append("SMTP server unreachable")
+        reasons.append(CRITICAL["smtp"])
 
     checks["clamav"] = await _clamav(settings)
     if checks["clamav"]["status"] == "error":
         reasons.append("ClamAV unreachable")
 
-    critical = any(checks[name]["status"] == "error" for name in ("database", "broker", "smtp"))
+    critical = any(checks[name]["status"] == "error" for name in CRITICAL)
     overall = "unhealthy" if critical else ("degraded" if reasons else "healthy")
     return {"status": overall, "reasons": reasons, "checked_at": now.isoformat(), "checks": checks}
 

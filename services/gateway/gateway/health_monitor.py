@@ -26,7 +26,7 @@ from prometheus_client import Gauge
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.health import STATUSES, HealthSources, system_health
+from gateway.health import CRITICAL, STATUSES, HealthSources, system_health
 from gateway.models import HealthSnapshot
 from gateway.settings import GatewaySettings
 from prs_shared.messaging.handlers import HandlerContext
@@ -133,10 +133,13 @@ class HealthMonitor:
 
 
 def _incident_data(report: dict[str, Any], previous: str | None) -> dict[str, Any]:
+    reasons = list(report["reasons"])
     return {
         "status": report["status"],
         "previous_status": previous,
-        "reasons": list(report["reasons"])[:50],
+        # What makes it unhealthy, apart from the rest (a service down, a queue unconsumed).
+        "causes": [r for r in reasons if r in CRITICAL.values()],
+        "reasons": reasons[:50],
         "checked_at": report["checked_at"],
     }
 

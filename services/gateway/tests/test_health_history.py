@@ -155,7 +155,7 @@ async def test_an_unreachable_smtp_server_is_an_incident_announced_to_the_operat
     assert sent.organization_id is None
     assert sent.payload["recipient_type"] == "operators"
     assert sent.payload["notification_type"] == "system_unhealthy"
-    assert "SMTP server unreachable" in sent.payload["additional_data"]["reasons"]
+    assert sent.payload["additional_data"]["causes"] == ["SMTP server unreachable"]
     assert await commands() == []
 
     exported = await gauges(gateway)

@@ -328,6 +328,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
         "deal_overdue",
         "verification_reminder",
         "audit_report_ready",
+        "system_unhealthy",
+        "system_recovered",
     ),
     "--report-type": ("comprehensive", "deals", "payments", "users", "security"),
     "--file-type": ("profile_picture", "deal_attachment"),

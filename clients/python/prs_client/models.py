@@ -58,6 +58,8 @@ class NotificationType(enum.StrEnum):
     DEAL_OVERDUE = "deal_overdue"
     VERIFICATION_REMINDER = "verification_reminder"
     AUDIT_REPORT_READY = "audit_report_ready"
+    SYSTEM_UNHEALTHY = "system_unhealthy"
+    SYSTEM_RECOVERED = "system_recovered"
 
 
 class UserRole(enum.StrEnum):

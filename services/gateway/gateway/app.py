@@ -24,6 +24,7 @@ from gateway.api.routes import (
     processes,
     queueing,
     schedules,
+    system_health,
     task_admin,
     tasks,
     webhooks,
@@ -32,6 +33,7 @@ from gateway.auth import Role, ensure_key
 from gateway.broker_view import REGISTRY_CONSUMER, queue_names
 from gateway.cleanup import Housekeeping, handle_failed_task_cleanup
 from gateway.dead_letters import archive_subscriptions
+from gateway.health_monitor import HealthMonitor, handle_system_health_check
 from gateway.process_runs import recorded
 from gateway.ratelimit import RateLimiter
 from gateway.registry import registry_subscription
@@ -41,7 +43,12 @@ from gateway.stuck_tasks import BrokerConsumers, TaskMonitor, handle_task_monito
 from prs_shared.dev_key import write_dev_key
 from prs_shared.diagnostics import base_handlers, handle_session_cleanup
 from prs_shared.messaging.handlers import Handler, HandlerRegistry
-from prs_shared.messaging.schedule import FAILED_TASK_CLEANUP, SESSION_CLEANUP, TASK_MONITORING
+from prs_shared.messaging.schedule import (
+    FAILED_TASK_CLEANUP,
+    SESSION_CLEANUP,
+    SYSTEM_HEALTH_CHECK,
+    TASK_MONITORING,
+)
 from prs_shared.messaging.subscription import Subscription
 from prs_shared.service import ServiceHost
 from prs_shared.storage import LocalFileStore
@@ -65,6 +72,7 @@ def build_host(settings: GatewaySettings) -> ServiceHost:
     )
     consumers = BrokerConsumers()
     monitor = TaskMonitor.from_settings(settings, consumers)
+    health = HealthMonitor(settings)
     handlers = HandlerRegistry(
         [
             # The gateway's hourly cleanup is recorded as a run, like its other housekeeping.
@@ -80,6 +88,9 @@ def build_host(settings: GatewaySettings) -> ServiceHost:
                 housekeeping,
             ),
             Handler(TASK_MONITORING, recorded(handle_task_monitoring, "monitoring"), monitor),
+            Handler(
+                SYSTEM_HEALTH_CHECK, recorded(handle_system_health_check, "monitoring"), health
+            ),
         ]
     )
     host = ServiceHost(
@@ -90,6 +101,7 @@ def build_host(settings: GatewaySettings) -> ServiceHost:
         subscriptions=gateway_subscriptions,
     )
     consumers.attach(host)
+    health.attach(host)
     return host
 
 
@@ -152,6 +164,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(tasks.router)
     app.include_router(processes.router)
     app.include_router(process_status.router)
+    app.include_router(system_health.router)
     app.include_router(schedules.router)
     app.include_router(dead_letters.router)
     app.include_router(notifications.router)

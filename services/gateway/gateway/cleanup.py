@@ -2,10 +2,10 @@
 
 Two scheduled jobs reach the gateway: ``failed_task_cleanup`` (FAILED and DEAD_LETTERED tasks,
 archived dead letters) and ``system_cleanup`` (finished tasks, idempotency keys, the notification
-log, audit reports with their files, heartbeats of workers long gone). Each kind of row is a
-:class:`Sweep`: a table, the column its age is read from, and a retention. A run deletes at most
-``batch_size`` rows per statement and ``max_batches`` statements per sweep; what is left waits
-for the next run, and the report says how much that is.
+log, audit reports with their files, heartbeats of workers long gone, health snapshots). Each
+kind of row is a :class:`Sweep`: a table, the column its age is read from, and a retention. A
+run deletes at most ``batch_size`` rows per statement and ``max_batches`` statements per sweep;
+what is left waits for the next run, and the report says how much that is.
 
 The same code computes a dry run (the plan): exactly the rows, bytes and files the run would
 remove at that moment, and deletes nothing.
@@ -26,6 +26,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from gateway.models import (
     Base,
     DeadLetter,
+    HealthSnapshot,
     IdempotencyKey,
     Report,
     SentNotification,
@@ -148,6 +149,16 @@ def sweeps(settings: GatewaySettings) -> tuple[Sweep, ...]:
             ServiceHeartbeat.last_seen,
             timedelta(days=settings.retention_heartbeats_days),
             (ServiceHeartbeat.queues,),
+        ),
+        Sweep(
+            "health_snapshots",
+            "system_cleanup",
+            "snapshots of the scheduled health check",
+            HealthSnapshot,
+            (HealthSnapshot.snapshot_id,),
+            HealthSnapshot.at,
+            timedelta(days=settings.retention_health_days),
+            (HealthSnapshot.reasons, HealthSnapshot.checks),
         ),
     )
 

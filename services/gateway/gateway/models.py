@@ -198,3 +198,18 @@ class ScheduleReplica(Base):
     last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     last_run_source: Mapped[str | None] = mapped_column(String(10), nullable=True)
     last_run_task_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+
+
+class HealthSnapshot(Base):
+    """One run of the scheduled health check (``schedule.system_health_check``): the report of
+    :func:`gateway.health.system_health` for the whole system, and whom it told."""
+
+    __tablename__ = "health_snapshots"
+
+    snapshot_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    status: Mapped[str] = mapped_column(String(10))
+    reasons: Mapped[list[str]] = mapped_column(JSON)
+    checks: Mapped[dict[str, Any]] = mapped_column(JSON)
+    notified: Mapped[str | None] = mapped_column(String(50), nullable=True)
+    """The notification this snapshot sent the operators (an incident or its recovery)."""

@@ -66,6 +66,13 @@ class GatewaySettings(ServiceSettings):
         validation_alias="PRS_RETENTION_HEARTBEATS_DAYS",
         description="Heartbeat rows of workers silent for longer than this are deleted.",
     )
+    retention_health_days: float = Field(
+        default=30,
+        gt=0,
+        validation_alias="PRS_RETENTION_HEALTH_DAYS",
+        description="Health snapshots (one per health_monitoring run) older than this are "
+        "deleted by the hourly system cleanup.",
+    )
     cleanup_batch_size: int = Field(
         default=1000,
         ge=1,
@@ -153,8 +160,19 @@ class GatewaySettings(ServiceSettings):
         validation_alias="PRS_CONSOLE_SESSION_SECONDS",
         description="How long a console login lasts.",
     )
-    smtp_host: str | None = Field(default=None, validation_alias="PRS_SMTP_HOST")
+    smtp_host: str | None = Field(
+        default=None,
+        validation_alias="PRS_SMTP_HOST",
+        description="The SMTP server the health check probes (the notifier's); unset: the "
+        "notifier writes email to its file outbox and there is nothing to probe.",
+    )
     smtp_port: int = Field(default=25, validation_alias="PRS_SMTP_PORT")
+    clamd_url: str | None = Field(
+        default=None,
+        validation_alias="PRS_CLAMD_URL",
+        description="The file-processor's clamd (unix:///path or tcp://host:port), which the "
+        "health check pings; unset: no ClamAV check.",
+    )
 
     def resolved_upload_dir(self) -> Path:
         return (self.upload_dir or self.data_dir / "uploads").resolve()

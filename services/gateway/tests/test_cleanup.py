@@ -15,6 +15,7 @@ from gateway.cleanup import Housekeeping
 from gateway.models import (
     Base,
     DeadLetter,
+    HealthSnapshot,
     IdempotencyKey,
     Report,
     SentNotification,
@@ -200,6 +201,10 @@ async def test_system_cleanup_removes_the_gateways_old_rows_and_report_files_and
             )
             for name, age in (("gone:1", 8 * DAY), ("quiet:1", 6 * DAY))
         ),
+        *(
+            HealthSnapshot(snapshot_id=name, at=now - age, status="healthy", reasons=[], checks={})
+            for name, age in (("h-old", OLD), ("h-young", YOUNG))
+        ),
     )
     await tick(gateway, SESSION_CLEANUP, "system_cleanup", now)
 
@@ -223,6 +228,7 @@ async def test_system_cleanup_removes_the_gateways_old_rows_and_report_files_and
     workers = await keys_of(gateway, ServiceHeartbeat.worker)
     assert "gone:1" not in workers
     assert "quiet:1" in workers
+    assert await keys_of(gateway, HealthSnapshot.snapshot_id) == {"h-young"}
 
 
 async def test_the_dry_run_lists_counts_and_bytes_and_deletes_nothing(gateway: Gateway) -> None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import EmailStr, Field, SecretStr, TypeAdapter, ValidationError, model_validator
 from sqlalchemy.engine import make_url
 
 from prs_shared.db.engine import is_sqlite
 from prs_shared.settings import ServiceSettings
+
+_ADDRESS: TypeAdapter[str] = TypeAdapter(EmailStr)
 
 
 class NotifierSettings(ServiceSettings):
@@ -48,6 +50,12 @@ class NotifierSettings(ServiceSettings):
         default=15.0, gt=0, description="Seconds the in-delivery retries may take in all."
     )
     mail_from: str = Field(default="PRS <no-reply@prs.localhost>", description="From header.")
+    operator_emails: str = Field(
+        default="",
+        validation_alias="PRS_OPERATOR_EMAILS",
+        description="Comma-separated addresses of the platform's operators (the admins of no "
+        "organization): they get the system's incident and recovery emails.",
+    )
 
     # --- webhooks ------------------------------------------------------------------------------
     webhook_allow_private: bool = Field(
@@ -60,6 +68,20 @@ class NotifierSettings(ServiceSettings):
     webhook_retry_base_delay: float = Field(default=5.0, gt=0)
     webhook_retry_max_delay: float = Field(default=3600.0, gt=0)
     webhook_poll_interval: float = Field(default=1.0, gt=0)
+
+    def operator_addresses(self) -> list[str]:
+        """``PRS_OPERATOR_EMAILS`` as a list, each address once."""
+        found = (a.strip() for a in self.operator_emails.split(","))
+        return list(dict.fromkeys(a for a in found if a))
+
+    @model_validator(mode="after")
+    def _operator_emails_are_addresses(self) -> NotifierSettings:
+        for address in self.operator_addresses():
+            try:
+                _ADDRESS.validate_python(address)
+            except ValidationError as exc:
+                raise ValueError(f"PRS_OPERATOR_EMAILS: {address!r} is not an address") from exc
+        return self
 
     @model_validator(mode="after")
     def _refuse_unsafe_mail(self) -> NotifierSettings:

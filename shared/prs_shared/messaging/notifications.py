@@ -23,6 +23,8 @@ class NotificationType(enum.StrEnum):
     DEAL_OVERDUE = "deal_overdue"
     VERIFICATION_REMINDER = "verification_reminder"
     AUDIT_REPORT_READY = "audit_report_ready"
+    SYSTEM_UNHEALTHY = "system_unhealthy"
+    SYSTEM_RECOVERED = "system_recovered"
 
     @property
     def is_password(self) -> bool:
@@ -30,10 +32,12 @@ class NotificationType(enum.StrEnum):
 
 
 class SendNotification(Message):
-    """Email someone: a user by id, everyone with a role in an organization, or an address."""
+    """Email someone: a user by id, everyone with a role in an organization, an address, or the
+    platform's operators (``operators``: the notifier's ``PRS_OPERATOR_EMAILS``, for messages
+    of no organization only)."""
 
     notification_type: NotificationType
-    recipient_type: Literal["user", "role", "email"] = "user"
+    recipient_type: Literal["user", "role", "email", "operators"] = "user"
     user_id: Identifier | None = None
     role: UserRole | None = None
     email: Email | None = None
@@ -42,6 +46,8 @@ class SendNotification(Message):
 
     @model_validator(mode="after")
     def _recipient_named(self) -> SendNotification:
+        if self.recipient_type == "operators":
+            return self  # the notifier knows them
         needed = {"user": self.user_id, "role": self.role, "email": self.email}[self.recipient_type]
         if needed is None:
             field = {"user": "user_id", "role": "role", "email": "email"}[self.recipient_type]

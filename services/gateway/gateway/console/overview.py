@@ -89,7 +89,7 @@ async def overview(
     request: Request, session: SessionDep, state: StateDep, console: Console
 ) -> HTMLResponse:
     principal = console.principal
-    health = await system_health(state, principal.organization_id)
+    health = await system_health(state.host, state.settings, principal.organization_id)
     done, failed = await finished_last_hour(session, principal.organization_id, utcnow())
     dead_letters = None
     if console.may_change:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -73,7 +73,17 @@ class Outgoing:
 async def handle_send_notification(
     payload: SendNotification, ctx: HandlerContext, deps: MailDeps
 ) -> dict[str, Any]:
-    addressees = await resolve_recipients(ctx.session, payload, ctx.envelope.organization_id)
+    addressees = await resolve_recipients(
+        ctx.session,
+        payload,
+        ctx.envelope.organization_id,
+        operators=deps.settings.operator_addresses(),
+    )
+    if not addressees:
+        log.warning(
+            "%s for the operators not sent: PRS_OPERATOR_EMAILS names nobody",
+            payload.notification_type.value,
+        )
     # Build every email before sending any: a request that cannot be rendered for one recipient
     # fails as a whole, before anyone got a copy.
     outgoing = [
@@ -112,14 +122,29 @@ async def handle_send_notification(
 
 
 async def resolve_recipients(
-    session: AsyncSession, payload: SendNotification, organization_id: str | None
+    session: AsyncSession,
+    payload: SendNotification,
+    organization_id: str | None,
+    *,
+    operators: Sequence[str] = (),
 ) -> list[Addressee]:
     """Who gets the email. Failures to resolve are permanent: the same request fails again.
 
     ``organization_id`` is the caller's organization (None: a key that may act for any). A user
     of another organization is refused exactly like an unknown user, so the answer never tells
     a caller that a user id exists elsewhere (DESIGN.md §3 rule 8).
+
+    ``operators`` (``PRS_OPERATOR_EMAILS``) are the recipients of ``recipient_type="operators"``,
+    which only a message of no organization may name; none configured: nobody (the handler
+    logs it), rather than dead letters at every incident of an installation without them.
     """
+    if payload.recipient_type == "operators":
+        if organization_id is not None:
+            raise PermanentError(
+                "the operators are notified of the whole system only, not for organization "
+                f"{organization_id!r}"
+            )
+        return [Addressee(Recipient(address=a), None) for a in operators]
     if payload.recipient_type == "email":
         assert payload.email is not None
         address = str(payload.email)

@@ -13,6 +13,7 @@ from gateway import stuck_tasks
 from gateway.api.deps import StateDep
 from gateway.broker_view import queue_names
 from gateway.dead_letter_counts import refresh_gauge
+from gateway.health_monitor import refresh_gauges
 
 router = APIRouter(tags=["health"])
 
@@ -72,8 +73,9 @@ async def readyz(state: StateDep) -> JSONResponse:
 )
 async def metrics(state: StateDep) -> Response:
     """Prometheus metrics of this gateway process, the dead letters waiting in its archive and
-    the tasks flagged as stalled."""
+    the tasks flagged as stalled and the latest scheduled health check."""
     async with state.host.sessions() as session:
         await refresh_gauge(session, queue_names(state.host.topology))
         await stuck_tasks.refresh_gauge(session)
+        await refresh_gauges(session)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

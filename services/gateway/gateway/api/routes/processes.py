@@ -264,5 +264,5 @@ async def download_report(
 )
 async def get_system_health(state: StateDep, principal: CurrentPrincipal) -> JSONResponse:
     """Database, broker (queue depths, consumers), service heartbeats, disk space and SMTP."""
-    report = await system_health(state, principal.organization_id)
+    report = await system_health(state.host, state.settings, principal.organization_id)
     return JSONResponse(report, status_code=503 if report["status"] == "unhealthy" else 200)

@@ -14,6 +14,7 @@ from prs_shared.messaging.envelope import Envelope
 from prs_shared.messaging.schedule import (
     FAILED_TASK_CLEANUP,
     SESSION_CLEANUP,
+    SYSTEM_HEALTH_CHECK,
     TASK_MONITORING,
     ScheduleTick,
 )
@@ -43,6 +44,7 @@ async def process(gateway: Gateway, name: str) -> dict[str, Any]:
         (FAILED_TASK_CLEANUP, "failed_task_cleanup", "maintenance", "dead_letters_removed"),
         (SESSION_CLEANUP, "system_cleanup", "maintenance", "inbox_rows_removed"),
         (TASK_MONITORING, "task_monitoring", "monitoring", "requeued"),
+        (SYSTEM_HEALTH_CHECK, "health_monitoring", "monitoring", "status"),
     ],
 )
 async def test_a_housekeeping_tick_is_a_run_with_its_summary_and_duration(

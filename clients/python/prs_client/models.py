@@ -200,6 +200,11 @@ class TaskStatusResponse(_Response):
     retry_at: datetime | None
     duration_ms: float | None
     expires_at: datetime | None
+    stalled_at: datetime | None = None
+    """When task monitoring found the task stuck; None once it moves on."""
+    stalled_reason: str | None = None
+    """no_consumer, time_limit or dead_worker."""
+    stalled_requeues: int = 0
 
 
 class TaskPage(_Response):

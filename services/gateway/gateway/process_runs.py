@@ -59,7 +59,8 @@ def recorded(fn: TickHandler[D], queue: str) -> TickHandler[D]:
             "worker": ctx.worker,
             "payload": tick.model_dump(mode="json"),
             "result": as_result(result),
-            "queued_at": ctx.envelope.occurred_at,
+            # The run's time as the scheduler names it (its schedule's last_run_at).
+            "queued_at": tick.scheduled_for,
             "started_at": started,
             "finished_at": finished,
             "duration_ms": (time.perf_counter() - t0) * 1000,

@@ -163,7 +163,10 @@ async def resolve_recipients(
         assert payload.user_id is not None
         user = await directory.user_of(session, payload.user_id, organization_id)
         if user is None:
-            raise PermanentError(
+            # The directory is a replica fed by user events on another queue: a request that
+            # overtook its user's user.created succeeds on a later attempt. Retried with
+            # backoff, then dead-lettered with this error, like any transient failure.
+            raise TransientError(
                 f"unknown user {payload.user_id!r}: no user.created event for it has reached "
                 "the notifier"
             )

@@ -137,8 +137,8 @@ class GatewaySettings(ServiceSettings):
         default=3600,
         gt=0,
         validation_alias="PRS_STALLED_AFTER_SECONDS",
-        description="Task monitoring flags a task STARTED for longer than this (reason "
-        "time_limit): twice a default hard time limit of 30 minutes.",
+        description="Task monitoring flags a task STARTED for longer than twice its type's hard "
+        "time limit (reason time_limit); this, for a type without a hard limit.",
     )
     stalled_requeue_limit: int = Field(
         default=2,

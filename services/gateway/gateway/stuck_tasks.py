@@ -39,6 +39,7 @@ from prs_shared.messaging.catalog import UnknownMessageType
 from prs_shared.messaging.handlers import HandlerContext
 from prs_shared.messaging.messages import TaskStatus
 from prs_shared.messaging.schedule import ScheduleTick
+from prs_shared.messaging.time_limits import TimeLimits
 from prs_shared.service import ServiceHost
 
 log = logging.getLogger(__name__)
@@ -71,10 +72,24 @@ TimeLimit = Callable[[str], timedelta]
 
 
 def uniform_limit(seconds: float) -> TimeLimit:
-    """The same limit for every task type (``PRS_STALLED_AFTER_SECONDS``); a mapping of
-    per-type limits replaces it once the runtime knows them."""
+    """The same limit for every task type."""
     limit = timedelta(seconds=seconds)
     return lambda task_type: limit
+
+
+def per_type_limit(limits: TimeLimits, fallback_seconds: float) -> TimeLimit:
+    """Twice the type's hard time limit (ADR 0009), or ``fallback_seconds`` for a type without.
+
+    A handler past its hard limit is cancelled and its delivery retried or failed, so a task
+    still STARTED at twice that limit has nobody working on it any more.
+    """
+    fallback = timedelta(seconds=fallback_seconds)
+
+    def limit(task_type: str) -> timedelta:
+        hard = limits.for_type(task_type).hard
+        return timedelta(seconds=2 * hard) if hard else fallback
+
+    return limit
 
 
 class Consumers(Protocol):
@@ -132,7 +147,9 @@ class TaskMonitor:
         return cls(
             consumers,
             queued_after=timedelta(seconds=settings.stalled_queued_after_seconds),
-            time_limit=uniform_limit(settings.stalled_after_seconds),
+            time_limit=per_type_limit(
+                settings.resolved_time_limits(), settings.stalled_after_seconds
+            ),
             heartbeat_stale=timedelta(seconds=settings.heartbeat_stale_seconds),
             requeue_limit=settings.stalled_requeue_limit,
         )

@@ -15,11 +15,12 @@ from sqlalchemy import func, select, update
 
 from gateway.models import ServiceHeartbeat, Task, TaskEvent
 from gateway.state import GatewayState
-from gateway.stuck_tasks import TaskMonitor, uniform_limit
+from gateway.stuck_tasks import TaskMonitor, per_type_limit, uniform_limit
 from prs_shared.db.tables import inbox
 from prs_shared.messaging.envelope import Envelope
 from prs_shared.messaging.handlers import HandlerContext
 from prs_shared.messaging.schedule import TASK_MONITORING, ScheduleTick
+from prs_shared.messaging.time_limits import TimeLimit, TimeLimits
 from prs_shared.service import ServiceHost
 from prs_shared.testing.fixtures import BrokerProbe, eventually
 from prs_shared.testing.hosts import running_host
@@ -355,3 +356,16 @@ def test_an_alert_rule_fires_on_stalled_tasks() -> None:
     )
     assert "prs_stalled_tasks" in alert["expr"]
     assert "max by (reason)" in alert["expr"]
+
+
+def test_a_task_counts_as_stuck_at_twice_its_types_hard_time_limit() -> None:
+    limits = TimeLimits(TimeLimit(0, 0), {"file.process": TimeLimit(100, 150)})
+    limit = per_type_limit(limits, fallback_seconds=3600)
+
+    assert limit("file.process") == timedelta(seconds=300)
+    # Declared in the catalog: deal.process_workflow's hard limit.
+    declared = limits.for_type("deal.process_workflow").hard
+    assert declared > 0
+    assert limit("deal.process_workflow") == timedelta(seconds=2 * declared)
+    # No hard limit anywhere: PRS_STALLED_AFTER_SECONDS.
+    assert limit("not.a.catalog.type") == timedelta(seconds=3600)

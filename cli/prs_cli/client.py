@@ -95,14 +95,20 @@ class GatewayClient:
 
     def queue_diagnostic(self, services: Sequence[str], note: str | None) -> list[QueuedTask]:
         """Queue the diagnostic task for each service; one accepted task per service."""
-        body = self._request("POST", diagnostic_path(), json_body=diagnostic_body(services, note))
-        tasks = body.get("tasks") if isinstance(body, dict) else None
+        return self.queue_per_service(diagnostic_path(), diagnostic_body(services, note))
+
+    def queue_per_service(
+        self, path: str, body: Mapping[str, Any] | None = None
+    ) -> list[QueuedTask]:
+        """POST to an endpoint that queues one task per service (``{"tasks": {service: …}}``)."""
+        answer = self._request("POST", path, json_body=dict(body) if body is not None else None)
+        tasks = answer.get("tasks") if isinstance(answer, dict) else None
         if not isinstance(tasks, dict):
-            raise _unexpected("queue-diagnostic", body)
+            raise _unexpected(path, answer)
         queued = []
         for service, task in tasks.items():
             if not isinstance(task, dict) or "task_id" not in task:
-                raise _unexpected("queue-diagnostic", body)
+                raise _unexpected(path, answer)
             queued.append(queued_task(str(service), task))
         return queued
 

@@ -16,7 +16,7 @@ from prs_shared.messaging.deals import ReportType, WorkflowAction
 from prs_shared.messaging.messages import PING
 from prs_shared.messaging.notifications import SEND_NOTIFICATION, NotificationType
 
-from .conftest import GATEWAY, KEY, assert_no_traceback, invoke, problem, task_state
+from .conftest import GATEWAY, KEY, SERVICES, assert_no_traceback, invoke, problem, task_state
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -604,47 +604,91 @@ def dead_letter_gateway(waiting: dict[str, int], replayed: int = 0, admin: bool 
     return Router({("GET", "/api/dead-letters/"): listing, ("DELETE", "/api/dead-letters/"): purge})
 
 
-def retention_gateway(admin: bool = True) -> Router:
-    """The housekeeping endpoint: two failed tasks and a report past retention, until run."""
+def sweep(job: str, kind: str, rows: int, size: int, files: int = 0, file_bytes: int = 0) -> Any:
+    return {
+        "job": job,
+        "kind": kind,
+        "description": kind,
+        "retention_seconds": 30 * 86400,
+        "cutoff": "2026-10-29T12:00:00Z",
+        "rows": rows,
+        "bytes": size,
+        "files": files,
+        "file_bytes": file_bytes,
+        "left": 0,
+    }
+
+
+def retention_gateway(admin: bool = True, silent: tuple[str, ...] = ()) -> Router:
+    """The housekeeping endpoints: the gateway's run, and every service's plan as a task.
+
+    Two failed tasks and a report past retention at the gateway (until run), two uploads at the
+    file-processor, inbox ids everywhere; the ``silent`` services never answer their plan task.
+    """
     store = {"failed_tasks": (2, 300, 0, 0), "reports": (1, 40, 2, 5000)}
+    plans = {
+        "gateway": [
+            sweep("failed_task_cleanup", "failed_tasks", *store["failed_tasks"]),
+            sweep("system_cleanup", "reports", *store["reports"]),
+        ],
+        "file-processor": [sweep("system_cleanup", "uploads", 2, 0, 2, 1000)],
+    }
+    tasks: dict[str, dict[str, Any]] = {}
 
     def cleanup(request: httpx.Request) -> httpx.Response:
         if not admin:
             return problem(403, "Forbidden", "this action needs one of: admin")
-        dry_run = request.url.params.get("dry_run") != "false"
-        sweeps = [
-            {
-                "job": "failed_task_cleanup" if kind == "failed_tasks" else "system_cleanup",
-                "kind": kind,
-                "description": kind,
-                "retention_seconds": 30 * 86400,
-                "cutoff": "2026-10-29T12:00:00Z",
-                "rows": rows,
-                "bytes": size,
-                "files": files,
-                "file_bytes": file_bytes,
-                "left": 0,
-            }
-            for kind, (rows, size, files, file_bytes) in store.items()
-        ]
-        if not dry_run:
-            for kind in store:
-                store[kind] = (0, 0, 0, 0)
+        assert request.url.params.get("dry_run") == "false"
+        sweeps = [sweep(s["job"], s["kind"], *store[s["kind"]]) for s in plans["gateway"]]
+        for kind in store:
+            store[kind] = (0, 0, 0, 0)
         return httpx.Response(
-            200, json={"dry_run": dry_run, "at": "2026-11-28T12:00:00Z", "sweeps": sweeps}
+            200, json={"dry_run": False, "at": "2026-11-28T12:00:00Z", "sweeps": sweeps}
         )
 
-    return Router({("POST", "/api/housekeeping/cleanup/"): cleanup})
+    def plan(request: httpx.Request) -> httpx.Response:
+        if not admin:
+            return problem(403, "Forbidden", "this action needs one of: admin")
+        queued = {}
+        for service in SERVICES:
+            task_id = str(uuid.uuid4())
+            if service in silent:
+                state = task_state(task_id, service, "QUEUED", None)
+            else:
+                state = task_state(task_id, service, "SUCCEEDED", None)
+                sweeps = [sweep("system_cleanup", "inbox_ids", 3, 90), *plans.get(service, [])]
+                state["result"] = {
+                    "service": service,
+                    "at": "2026-11-28T12:00:00Z",
+                    "sweeps": sweeps,
+                }
+            tasks[task_id] = state
+            queued[service] = {"task_id": task_id, "status": "QUEUED", "queue": "q"}
+        return httpx.Response(202, json={"tasks": queued})
+
+    def status(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=tasks[request.url.path.split("/")[-3]])
+
+    return Router(
+        {
+            ("POST", "/api/housekeeping/cleanup/"): cleanup,
+            ("POST", "/api/housekeeping/cleanup-plan/"): plan,
+            ("GET", "*/status/"): status,
+        }
+    )
 
 
-def test_cleanup_dry_run_shows_counts_and_bytes_of_each_sweep_and_removes_nothing() -> None:
+def test_cleanup_dry_run_shows_every_services_part_with_counts_and_bytes_and_removes_nothing() -> (
+    None
+):
     gateway = retention_gateway()
     result = run(gateway, "--action=cleanup", "--dry-run")
 
     assert result.exit_code == 0, result.output
-    (request,) = gateway.sent("POST")
-    assert request.url.params["dry_run"] == "true"
+    # The plan is asked of every service; the gateway's run endpoint is not called.
+    assert [r.url.path for r in gateway.sent("POST")] == ["/api/housekeeping/cleanup-plan/"]
     assert cells(result.stdout, "failed_tasks") == [
+        "gateway",
         "failed_task_cleanup",
         "failed_tasks",
         "30d",
@@ -653,11 +697,33 @@ def test_cleanup_dry_run_shows_counts_and_bytes_of_each_sweep_and_removes_nothin
         "0",
         "0",
     ]
-    assert cells(result.stdout, "reports")[3:] == ["1", "40", "2", "5000"]
-    assert "3 row(s), 5.2 KiB would be removed" in result.stdout
+    assert cells(result.stdout, "reports")[4:] == ["1", "40", "2", "5000"]
+    assert cells(result.stdout, "uploads")[:3] == ["file-processor", "system_cleanup", "uploads"]
+    assert cells(result.stdout, "uploads")[4:] == ["2", "0", "2", "1000"]
+    inbox_rows = [line for line in result.stdout.splitlines() if "inbox_ids" in line]
+    assert len(inbox_rows) == len(SERVICES)
+    # 2 + 1 + 2 + 5 * 3 rows; 300 + 40 + 5000 + 1000 + 5 * 90 bytes.
+    assert "20 row(s), 6.6 KiB would be removed" in result.stdout
     assert "nothing was removed" in result.stdout
+
     again = run(gateway, "--action=cleanup", "--dry-run", "--json")
-    assert json.loads(again.stdout)["sweeps"][0]["rows"] == 2
+    answer = json.loads(again.stdout)
+    assert answer["dry_run"] is True
+    assert set(answer["services"]) == set(SERVICES)
+    assert {(s["service"], s["kind"]): s["rows"] for s in answer["sweeps"]}[
+        ("file-processor", "uploads")
+    ] == 2
+
+
+def test_cleanup_dry_run_names_the_services_that_gave_no_plan_and_fails() -> None:
+    gateway = retention_gateway(silent=("notifier",))
+    result = run(gateway, "--action=cleanup", "--dry-run", "--timeout=0")
+
+    assert result.exit_code == 1
+    assert "1 of 5 services gave no plan: notifier (still QUEUED, no answer yet)" in result.stderr
+    # What the others answered is still shown.
+    assert cells(result.stdout, "uploads")[0] == "file-processor"
+    assert_no_traceback(result)
 
 
 def test_cleanup_runs_the_retention_cleanup_on_the_gateway() -> None:
@@ -670,15 +736,19 @@ def test_cleanup_runs_the_retention_cleanup_on_the_gateway() -> None:
     answer = json.loads(result.stdout)
     assert answer["dry_run"] is False
     assert {s["kind"]: s["rows"] for s in answer["sweeps"]} == {"failed_tasks": 2, "reports": 1}
+    text = run(gateway, "--action=cleanup")
+    assert "removed 0 row(s)" in text.stdout
+    assert "prs schedules run system_cleanup" in text.stdout
 
 
 def test_cleanup_with_a_key_that_is_not_admin_shows_the_403() -> None:
-    gateway = retention_gateway(admin=False)
-    result = run(gateway, "--action=cleanup", "--dry-run")
+    for args in (("--dry-run",), ()):
+        gateway = retention_gateway(admin=False)
+        result = run(gateway, "--action=cleanup", *args)
 
-    assert result.exit_code == 1
-    assert "Forbidden: this action needs one of: admin (HTTP 403)" in result.stderr
-    assert_no_traceback(result)
+        assert result.exit_code == 1
+        assert "Forbidden: this action needs one of: admin (HTTP 403)" in result.stderr
+        assert_no_traceback(result)
 
 
 def test_cleanup_of_one_queue_lists_then_purges_its_dead_letters() -> None:

@@ -1,17 +1,25 @@
-"""What every service handles: the diagnostic task, cancellations, the inbox's housekeeping."""
+"""What every service handles: the diagnostic task, cancellations, the inbox's housekeeping and
+the plan of it."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
-from sqlalchemy import delete
+from sqlalchemy import delete, func, select
 
+from prs_shared.db.sizes import stored_bytes
 from prs_shared.db.tables import inbox
 from prs_shared.messaging.envelope import utcnow
 from prs_shared.messaging.handlers import Handler, HandlerContext
+from prs_shared.messaging.housekeeping import (
+    CLEANUP_PLAN,
+    CleanupPlanRequest,
+    PlannedSweep,
+    ServicePlan,
+)
 from prs_shared.messaging.inbox import mark_cancelled
 from prs_shared.messaging.messages import CANCEL_TASK, PING, CancelTask, Ping
 from prs_shared.messaging.schedule import SESSION_CLEANUP, ScheduleTick
@@ -64,6 +72,10 @@ class ServiceCleanup(Protocol):
 
     async def __call__(self, tick: ScheduleTick, ctx: HandlerContext) -> Mapping[str, Any]: ...
 
+    async def plan(self, now: datetime, ctx: HandlerContext) -> Sequence[PlannedSweep]:
+        """What a run at ``now`` would remove, reading the same rows; deletes nothing."""
+        ...
+
 
 async def handle_session_cleanup(
     payload: ScheduleTick, ctx: HandlerContext, deps: Sequence[ServiceCleanup]
@@ -78,6 +90,40 @@ async def handle_session_cleanup(
     return outcome
 
 
+async def handle_cleanup_plan(
+    payload: CleanupPlanRequest, ctx: HandlerContext, deps: Sequence[ServiceCleanup]
+) -> ServicePlan:
+    """``housekeeping.cleanup_plan``: what this service's part of the cleanup would remove."""
+    now = payload.at or utcnow()
+    sweeps = [await plan_inbox(now, ctx)]
+    for cleanup in deps:
+        sweeps.extend(await cleanup.plan(now, ctx))
+    return ServicePlan(service=ctx.service, worker=ctx.worker, at=now, sweeps=sweeps)
+
+
+async def plan_inbox(now: datetime, ctx: HandlerContext) -> PlannedSweep:
+    cutoff = now - INBOX_RETENTION
+    size = stored_bytes(
+        [inbox.c.message_id, inbox.c.message_type, inbox.c.task_id, inbox.c.result], ctx.session
+    )
+    rows, total = (
+        await ctx.session.execute(
+            select(func.count(), func.coalesce(func.sum(size), 0)).where(
+                inbox.c.processed_at < cutoff
+            )
+        )
+    ).one()
+    return PlannedSweep(
+        job="system_cleanup",
+        kind="inbox_ids",
+        description="ids of processed messages (the inbox)",
+        retention_seconds=INBOX_RETENTION.total_seconds(),
+        cutoff=cutoff,
+        rows=int(rows),
+        bytes=int(total),
+    )
+
+
 def base_handlers(cleanups: Sequence[ServiceCleanup] = ()) -> list[Handler[Any, Any]]:
     """The handlers every service has; the head of each service's handler list.
 
@@ -87,4 +133,5 @@ def base_handlers(cleanups: Sequence[ServiceCleanup] = ()) -> list[Handler[Any, 
         Handler(PING, handle_ping, None),
         Handler(CANCEL_TASK, handle_cancel, None),
         Handler(SESSION_CLEANUP, handle_session_cleanup, tuple(cleanups)),
+        Handler(CLEANUP_PLAN, handle_cleanup_plan, tuple(cleanups)),
     ]

@@ -76,11 +76,9 @@ def build_host(settings: GatewaySettings) -> ServiceHost:
     handlers = HandlerRegistry(
         [
             # The gateway's hourly cleanup is recorded as a run, like its other housekeeping.
-            *(h for h in base_handlers() if h.message != SESSION_CLEANUP),
+            *(h for h in base_handlers([housekeeping]) if h.message != SESSION_CLEANUP),
             Handler(
-                SESSION_CLEANUP,
-                recorded(handle_session_cleanup, "maintenance"),
-                (housekeeping.system_cleanup,),
+                SESSION_CLEANUP, recorded(handle_session_cleanup, "maintenance"), (housekeeping,)
             ),
             Handler(
                 FAILED_TASK_CLEANUP,

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import ColumnElement, LargeBinary, Text, cast, delete, func, select, tuple_
+from sqlalchemy import ColumnElement, delete, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -35,7 +35,9 @@ from gateway.models import (
     TaskEvent,
 )
 from gateway.settings import GatewaySettings
+from prs_shared.db.sizes import stored_bytes
 from prs_shared.messaging.handlers import HandlerContext
+from prs_shared.messaging.housekeeping import PlannedSweep
 from prs_shared.messaging.messages import TaskStatus
 from prs_shared.messaging.schedule import ScheduleTick
 from prs_shared.messaging.webhooks import REGISTER_WEBHOOK
@@ -163,21 +165,10 @@ def sweeps(settings: GatewaySettings) -> tuple[Sweep, ...]:
     )
 
 
-class SweepReport(BaseModel):
+class SweepReport(PlannedSweep):
     """What one sweep removed (or, in a dry run, would remove) in one run."""
 
-    model_config = ConfigDict(frozen=True)
-
     job: CleanupJob
-    kind: str = Field(description="What is deleted, e.g. failed_tasks, dead_letters, reports.")
-    description: str
-    retention_seconds: float
-    cutoff: datetime = Field(description="Rows older than this are past retention.")
-    rows: int = Field(description="Rows removed (dry run: that the run would remove).")
-    bytes: int = Field(description="Bytes those rows store (payloads, results, bodies).")
-    files: int = Field(description="Files removed with them.")
-    file_bytes: int = Field(description="Bytes of those files.")
-    left: int = Field(description="Rows past retention left for the next run (batch bound).")
 
 
 class CleanupReport(BaseModel):
@@ -212,21 +203,6 @@ class CleanupReport(BaseModel):
     dry_run: bool
     at: datetime = Field(description="The time retention was measured from.")
     sweeps: list[SweepReport]
-
-
-def _stored_bytes(columns: Sequence[InstrumentedAttribute[Any]], dialect: str) -> Any:
-    """The bytes the columns hold in one row: binary as is, anything else as its text."""
-    total: Any = 0
-    for column in columns:
-        if isinstance(column.type, LargeBinary):
-            size = func.length(column)
-        elif dialect == "postgresql":
-            size = func.octet_length(cast(column, Text))
-        else:
-            # SQLite's length() counts characters of text; of a blob, bytes.
-            size = func.length(cast(cast(column, Text), LargeBinary))
-        total = total + func.coalesce(size, 0)
-    return total
 
 
 def _file_keys(value: object) -> list[str]:
@@ -283,8 +259,7 @@ class Housekeeping:
     ) -> SweepReport:
         cutoff = now - sweep.retention
         where = (sweep.age < cutoff, *sweep.only)
-        dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-        size = _stored_bytes(sweep.sized, dialect)
+        size = stored_bytes(sweep.sized, session)
         rows = size_total = files = file_bytes = 0
         # A dry run reads what the run's batches would take, in the same order, without deleting.
         batches = 1 if dry_run else self.max_batches
@@ -348,10 +323,15 @@ class Housekeeping:
         report = await self.run(ctx.session, tick.scheduled_for, jobs=("failed_task_cleanup",))
         return _summary(report)
 
-    async def system_cleanup(self, tick: ScheduleTick, ctx: HandlerContext) -> dict[str, Any]:
+    async def __call__(self, tick: ScheduleTick, ctx: HandlerContext) -> dict[str, Any]:
         """The gateway's part of ``schedule.session_cleanup`` (the ``system_cleanup`` job)."""
         report = await self.run(ctx.session, tick.scheduled_for, jobs=("system_cleanup",))
         return _summary(report)
+
+    async def plan(self, now: datetime, ctx: HandlerContext) -> list[PlannedSweep]:
+        """Both jobs' sweeps as a run at ``now`` would make them (the cleanup plan's part)."""
+        report = await self.run(ctx.session, now, dry_run=True)
+        return list(report.sweeps)
 
 
 def _summary(report: CleanupReport) -> dict[str, Any]:

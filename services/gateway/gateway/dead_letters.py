@@ -24,8 +24,10 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.models import DeadLetter, Task
+from gateway.process_runs import failed_run
 from gateway.requeue import reset_to_queued
 from gateway.task_events import add_events, requeued_event
+from prs_shared.db.upsert import insert_for
 from prs_shared.messaging.delivery import Delivery
 from prs_shared.messaging.envelope import Envelope, Priority, utcnow
 from prs_shared.messaging.headers import (
@@ -126,10 +128,34 @@ def _broker_reason(headers: dict[str, Any]) -> str | None:
 
 
 async def archive(deliveries: Sequence[Delivery], scope: Scope) -> list[Result]:
-    """Store each dead letter of the batch as a row."""
+    """Store each dead letter of the batch as a row; a failed housekeeping run is also recorded
+    as a run of its process (:mod:`gateway.process_runs`)."""
     for delivery in deliveries:
-        scope.session.add(to_row(delivery.message, delivery.queue))
+        row = to_row(delivery.message, delivery.queue)
+        scope.session.add(row)
+        await _record_failed_run(scope.session, row)
     return [None] * len(deliveries)
+
+
+async def _record_failed_run(session: AsyncSession, row: DeadLetter) -> None:
+    if row.message_type is None or row.message_id is None:
+        return
+    try:
+        envelope = json.loads(row.body)
+    except ValueError:
+        return
+    values = failed_run(
+        message_id=row.message_id,
+        message_type=row.message_type,
+        queue=row.queue,
+        envelope=envelope if isinstance(envelope, dict) else {},
+        error=row.last_error or row.reason,
+        attempts=row.attempts,
+        at=row.dead_lettered_at,
+    )
+    if values is not None:
+        stmt = insert_for(session, Task.__table__).values(**values)
+        await session.execute(stmt.on_conflict_do_nothing(index_elements=["task_id"]))
 
 
 async def _declare_dlq(

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gateway.health import CRITICAL, STATUSES, HealthSources, system_health
 from gateway.models import HealthSnapshot
 from gateway.settings import GatewaySettings
+from prs_shared.db.locks import serialize
 from prs_shared.messaging.handlers import HandlerContext
 from prs_shared.messaging.notifications import (
     SEND_NOTIFICATION,
@@ -40,6 +41,7 @@ from prs_shared.messaging.schedule import ScheduleTick
 log = logging.getLogger(__name__)
 
 INCIDENT = "unhealthy"
+HEALTH_SNAPSHOT_LOCK = 0x5052_5348  # "PRSH": the health history's writer
 
 HEALTH_STATUS = Gauge(
     "prs_system_health_status",
@@ -153,6 +155,9 @@ async def handle_system_health_check(
     redelivered tick records nothing twice and sends nothing twice.
     """
     report = await system_health(deps.sources, deps.settings, None, session=ctx.session)
+    # Two gateway replicas handling two ticks at once would both read the same previous
+    # snapshot, and both email the same incident: the second waits for the first's commit.
+    await serialize(ctx.session, HEALTH_SNAPSHOT_LOCK)
     previous = await latest_snapshot(ctx.session)
     previous_status = previous.status if previous is not None else None
     status: str = report["status"]

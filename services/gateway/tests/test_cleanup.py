@@ -311,3 +311,34 @@ async def test_cleanup_needs_an_admin_key(gateway: Gateway) -> None:
     )
     assert bad.status_code == 422
     assert "job" in bad.text
+
+
+async def test_the_cleanup_plan_asks_every_service_and_the_gateway_answers_its_part(
+    gateway: Gateway,
+) -> None:
+    now = datetime.now(UTC)
+    await add(gateway, task(ids("failed-old"), "FAILED", OLD, now))
+    response = await gateway.client.post("/api/housekeeping/cleanup-plan/", headers=gateway.auth())
+    assert response.status_code == 202, response.text
+    tasks = response.json()["tasks"]
+    assert set(tasks) == {"gateway", "deal-workflow", "file-processor", "notifier", "scheduler"}
+    assert tasks["file-processor"]["queue"] == "file_processing"
+    status_path = f"/api/background-tasks/{tasks['gateway']['task_id']}/status/"
+
+    async def answered() -> Any:
+        r = await gateway.client.get(status_path, headers=gateway.auth())
+        assert r.status_code == 200, r.text
+        return r.json() if r.json()["status"] == "SUCCEEDED" else None
+
+    plan = (await eventually(answered, message="the gateway answered its plan task"))["result"]
+    assert plan["service"] == "gateway"
+    by_kind = {s["kind"]: s for s in plan["sweeps"]}
+    assert by_kind["failed_tasks"]["rows"] == 1
+    assert {"inbox_ids", "dead_letters", "reports", "health_snapshots"} <= set(by_kind)
+    assert await keys_of(gateway, Task.task_id) >= {ids("failed-old")}, "a plan removes nothing"
+
+    for key in (await gateway.make_key("operator"), await gateway.make_key("admin", "org-1")):
+        refused = await gateway.client.post(
+            "/api/housekeeping/cleanup-plan/", headers=gateway.auth(key)
+        )
+        assert refused.status_code == 403, refused.text

@@ -6,6 +6,7 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
+import aio_pika
 import pytest
 
 from gateway.process_runs import run_task_id
@@ -79,3 +80,46 @@ async def test_a_housekeeping_tick_is_a_run_with_its_summary_and_duration(
     await asyncio.sleep(1)  # time for the copy to be delivered and answered
     again = await process(gateway, job)
     assert again["success_count"] == 1
+
+
+async def test_a_tick_dead_lettered_by_any_service_is_a_failed_run_with_its_error(
+    gateway: Gateway,
+) -> None:
+    state: GatewayState = gateway.app.state.gateway
+    topology = state.host.topology
+    tick = Envelope(
+        type=SESSION_CLEANUP.type,
+        payload=ScheduleTick(job="system_cleanup", scheduled_for=AT).model_dump(mode="json"),
+    )
+    events_queue = topology.events_queue("file-processor")
+    await state.host.publisher.publish_raw(
+        "",
+        topology.dlq(events_queue),
+        aio_pika.Message(
+            tick.model_dump_json().encode(),
+            message_id=str(tick.id),
+            type=tick.type,
+            headers={
+                "x-dead-letter-reason": "retries_exhausted",
+                "x-attempts": 4,
+                "x-last-error": "OSError: [Errno 28] No space left on device",
+            },
+        ),
+    )
+
+    async def failed() -> dict[str, Any] | None:
+        found = await process(gateway, "system_cleanup")
+        return found if found["failure_count"] == 1 else None
+
+    status = await eventually(failed, timeout=30, message="the failed run recorded")
+    assert status["status"] == "DEAD_LETTERED"
+    assert status["last_error"] == f"{events_queue}: OSError: [Errno 28] No space left on device"
+    assert status["success_count"] == 0
+    # The dead letter itself is archived too, to be replayed.
+    listing = await gateway.client.get(
+        "/api/dead-letters/", params={"queue": events_queue}, headers=gateway.auth()
+    )
+    assert listing.json()["total"] == 1, listing.text
+    # Any other dead letter is no run of a process.
+    other = await process(gateway, "failed_task_cleanup")
+    assert other["failure_count"] == 0

@@ -127,6 +127,7 @@ CATALOG_MODULES = (
     "prs_shared.messaging.files",
     "prs_shared.messaging.webhooks",
     "prs_shared.messaging.schedule",
+    "prs_shared.messaging.housekeeping",
 )
 
 

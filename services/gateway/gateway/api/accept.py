@@ -14,7 +14,7 @@ from gateway.api.problems import Problem
 from gateway.api.schemas import QueuedResponse
 from gateway.auth import Principal
 from gateway.idempotency import HEADER, EarlierTask, find, fingerprint, key_row
-from gateway.queueing import build_task
+from gateway.queueing import QueuedTask, build_task
 from gateway.state import GatewayState
 from prs_shared.messaging.envelope import Priority, utcnow
 from prs_shared.messaging.messages import TaskStatus
@@ -39,6 +39,16 @@ ACCEPTED: dict[int | str, dict[str, Any]] = {
 def status_url(request: Request, task_id: UUID) -> str:
     """Where to follow a task; formatted directly (router reverse lookup is slow per request)."""
     return f"{str(request.base_url).rstrip('/')}/api/background-tasks/{task_id}/status/"
+
+
+def queued_response(request: Request, task: QueuedTask) -> QueuedResponse:
+    """The 202 answer for a task just queued."""
+    return QueuedResponse(
+        task_id=task.task_id,
+        status=task.status,
+        queue=task.queue,
+        status_url=status_url(request, task.task_id),
+    )
 
 
 async def _idempotency_key(
@@ -116,12 +126,7 @@ async def accept(
         if discard is not None:
             discard()
         raise Problem(503, "Not queued", f"{exc}; nothing was queued, try again") from exc
-    return QueuedResponse(
-        task_id=task.task_id,
-        status=task.status,
-        queue=task.queue,
-        status_url=status_url(request, task.task_id),
-    )
+    return queued_response(request, task)
 
 
 def _replay(

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Request, status
 
-from gateway.api.accept import status_url
+from gateway.api.accept import queued_response
 from gateway.api.deps import CurrentPrincipal, SessionDep, StateDep, require, visible
 from gateway.api.downloads import with_downloads
 from gateway.api.problems import Problem, invalid
@@ -141,11 +141,6 @@ async def queue_diagnostic(
                 queued_by=principal.name,
                 queue=DIAGNOSTIC_QUEUES[service],
             )
-            queued[service] = QueuedResponse(
-                task_id=task.task_id,
-                status=task.status,
-                queue=task.queue,
-                status_url=status_url(request, task.task_id),
-            )
+            queued[service] = queued_response(request, task)
     state.host.relay.notify()
     return DiagnosticResponse(tasks=queued)

@@ -243,3 +243,14 @@ def test_the_cluster_variant_scrapes_the_three_nodes_and_is_otherwise_the_same(
     (targets,) = rabbitmq["static_configs"]
     assert targets["targets"] == [f"{node}:15692" for node in NODES]
     assert rabbitmq["metrics_path"] == "/metrics/per-object"
+
+
+def test_an_alert_fires_when_no_scheduler_replica_or_more_than_one_holds_the_lease() -> None:
+    rules = yaml.safe_load((PROMETHEUS / "alerts.yml").read_text())
+    alerts = {rule["alert"]: rule for group in rules["groups"] for rule in group["rules"]}
+    lease = alerts["PrsSchedulerLeaseUnheld"]
+    assert 'sum(prs_scheduler_leader{job="scheduler"}) != 1' in lease["expr"]
+    metrics = (REPO / "services/scheduler/scheduler/metrics.py").read_text()
+    assert 'Gauge("prs_scheduler_leader"' in metrics
+    # The other signals docs/deploy.md names for a scaled deployment.
+    assert {"PrsInstanceDown", "PrsQueueWithoutConsumers", "PrsStalledTasks"} <= set(alerts)

@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,42 +20,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-NGINX = REPO / ".venv" / "nginx" / "usr" / "sbin" / "nginx"
-CONF = REPO / "deploy" / "nginx" / "gateway.conf"
+from .conftest import REPO, free_port, running_nginx, stop, wait_until_ready
+
 BURST = 3
-START_TIMEOUT = 60.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_until_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"{url} exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"{url} not ready after {START_TIMEOUT:.0f}s:\n{log.read_text()[-3000:]}")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 @dataclass
@@ -100,65 +64,11 @@ def gateway(amqp_url: str, namespace: str, tmp_path: Path) -> Iterator[Gateway]:
 
 @pytest.fixture
 def load_balancer(gateway: Gateway, tmp_path: Path) -> Iterator[str]:
-    if not NGINX.is_file():
-        pytest.fail(f"{NGINX} is missing: run `make nginx` (Debian's nginx, unpacked under .venv)")
-    port = free_port()
-    server = CONF.read_text()
-    assert server.count("set $gateway gateway:8000;") == 1
-    assert server.count("listen 8000;") == 1
     upstream = gateway.url.removeprefix("http://")
-    server = server.replace("set $gateway gateway:8000;", f"set $gateway {upstream};")
-    server = server.replace("listen 8000;", f"listen 127.0.0.1:{port};")
-    root = tmp_path / "nginx"
-    root.mkdir()
-    (root / "gateway.conf").write_text(server)
-    # What the nginx image's own nginx.conf provides around conf.d/default.conf, in the
-    # test's directory: no file of this machine's is read or written.
-    temp_paths = "".join(
-        f"  {kind}_temp_path {root / kind};\n"
-        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
-    (root / "nginx.conf").write_text(
-        f"pid {root / 'nginx.pid'};\n"
-        "error_log stderr notice;\n"
-        "events {}\n"
-        "http {\n"
-        f"{temp_paths}"
-        "  access_log off;\n"
-        f"  include {root / 'gateway.conf'};\n"
-        "}\n"
-    )
-    checked = subprocess.run(
-        [str(NGINX), "-t", "-e", "stderr", "-p", str(root), "-c", str(root / "nginx.conf")],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    assert checked.returncode == 0, checked.stderr
-    log = tmp_path / "nginx.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                str(NGINX),
-                "-e",
-                "stderr",
-                "-p",
-                str(root),
-                "-c",
-                str(root / "nginx.conf"),
-                "-g",
-                "daemon off;",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_until_ready(f"{url}/readyz", process, log)
+    with running_nginx(
+        tmp_path, {"set $gateway gateway:8000;": f"set $gateway {upstream};"}
+    ) as url:
         yield url
-    finally:
-        stop(process)  # SIGTERM: nginx's fast shutdown
 
 
 def client_from(address: str, base_url: str) -> httpx.Client:

@@ -11,7 +11,7 @@ export PRS_DATA_DIR ?= $(CURDIR)/data
 export PRS_ADMIN_API_KEY ?= dev-admin-key
 export PRS_GATEWAY_PORT ?= 8000
 
-.PHONY: install run test test-cluster lint bench clean asyncapi browser
+.PHONY: install run test test-cluster lint bench clean asyncapi browser nginx
 
 $(BIN)/.installed: pyproject.toml uv.lock shared/pyproject.toml services/*/pyproject.toml cli/pyproject.toml clients/python/pyproject.toml
 	@# A Debian-managed Python refuses a plain pip install (PEP 668): then uv goes to the user site.
@@ -38,7 +38,25 @@ browser:  ## Debian's chromium for the console's browser tests (apt retried whil
 	  echo "apt-get busy or failing (attempt $$attempt); retrying in 15s"; sleep 15; done
 	@test -x /usr/bin/chromium || { echo "cannot install Debian's chromium (/usr/bin/chromium): the console's browser tests need it; run 'apt-get install -y chromium' as root" >&2; exit 1; }
 
-test: install browser  ## every test: unit, integration (real RabbitMQ and PostgreSQL), end-to-end
+# Debian's nginx, unpacked under .venv rather than installed: no service is started on this
+# machine, and no root is needed once apt's package lists are current. tests/deploy runs the
+# compose load balancer's configuration (deploy/nginx/gateway.conf) with it.
+NGINX := $(VENV)/nginx/usr/sbin/nginx
+
+nginx: $(NGINX)  ## Debian's nginx binary for the load balancer's tests (under .venv/nginx)
+
+$(NGINX):
+	@mkdir -p $(VENV)/nginx
+	@for attempt in 1 2 3 4 5 6 7 8 9 10; do \
+	  (cd $(VENV)/nginx && rm -f nginx_*.deb && { apt-get download -qq nginx 2>/dev/null \
+	    || { apt-get update -qq && apt-get download -qq nginx; }; }) >/dev/null 2>&1 && break; \
+	  echo "apt-get busy or failing (attempt $$attempt); retrying in 15s"; sleep 15; done
+	@test -f $(VENV)/nginx/nginx_*.deb || { echo "cannot download Debian's nginx package: the load balancer's tests need it; run 'apt-get update' as root, then 'make nginx'" >&2; exit 1; }
+	dpkg-deb -x $(VENV)/nginx/nginx_*.deb $(VENV)/nginx
+	@rm -f $(VENV)/nginx/nginx_*.deb
+	@touch $@
+
+test: install browser nginx  ## every test: unit, integration (real RabbitMQ and PostgreSQL), end-to-end
 	$(BIN)/pytest
 
 # Not part of `make test`: it starts a three-node RabbitMQ of its own (ports 5681-5683).

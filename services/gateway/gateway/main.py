@@ -7,11 +7,28 @@ import logging
 import signal
 
 import uvicorn
+from fastapi import FastAPI
 
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from prs_shared.db import single_writer
 from prs_shared.logging import configure_logging
+
+
+def server_config(settings: GatewaySettings, app: FastAPI) -> uvicorn.Config:
+    """How uvicorn serves ``app``: address, shutdown grace, and which proxies it believes."""
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=int(settings.shutdown_grace),
+        # uvicorn's own X-Forwarded-For handling: behind a trusted proxy the request's client is
+        # the address the proxy saw, so failed authentications are counted per real client.
+        proxy_headers=True,
+        forwarded_allow_ips=settings.trusted_proxies,
+    )
 
 
 def main() -> None:
@@ -30,14 +47,10 @@ def main() -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
     print(f"gateway listening on http://{settings.host}:{settings.port}", flush=True)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=int(settings.shutdown_grace),
-    )
+    server = uvicorn.Server(server_config(settings, create_app(settings)))
+    server.run()
+    if not server.started:
+        raise SystemExit(3)  # what uvicorn.run exits with when start-up fails
 
 
 if __name__ == "__main__":

@@ -113,6 +113,15 @@ class GatewaySettings(ServiceSettings):
         "burst (token bucket refill rate); beyond, 429 with Retry-After.",
     )
     auth_failure_burst: int = Field(default=20, ge=1, validation_alias="PRS_AUTH_FAILURE_BURST")
+    trusted_proxies: str = Field(
+        default="127.0.0.1",
+        min_length=1,
+        validation_alias="PRS_TRUSTED_PROXIES",
+        description="Comma-separated addresses or networks (CIDR) of the reverse proxies whose "
+        "X-Forwarded-For and X-Forwarded-Proto the gateway believes; a request from any other "
+        "peer is its own client (the address failed authentications are counted by). '*' "
+        "trusts every peer: only when nothing but the proxy can reach the gateway.",
+    )
     max_json_bytes: int = Field(
         default=1024 * 1024,
         ge=1,

@@ -10,6 +10,7 @@ import pytest
 from starlette.requests import Request
 
 from gateway.api.failed_auth import client_key
+from gateway.main import server_config
 from gateway.ratelimit import RateLimiter
 
 from .conftest import Gateway
@@ -82,6 +83,55 @@ async def test_a_request_without_any_key_is_401_and_spends_nothing(gateway: Gate
     codes = [(await gateway.client.get(LIST_URL)).status_code for _ in range(3 * BURST)]
     assert codes == [401] * (3 * BURST)
     assert await wrong_keys(gateway.client, BURST) == [401] * BURST
+
+
+PROXY = "172.18.0.5"
+"""The load balancer's address on the compose network, inside PRS_TRUSTED_PROXIES below."""
+
+
+@asynccontextmanager
+async def served_from(
+    gateway: Gateway, peer: str, trusted_proxies: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client at ``peer`` talking to the gateway as uvicorn serves it (its proxy headers)."""
+    settings = gateway.settings.model_copy(update={"trusted_proxies": trusted_proxies})
+    config = server_config(settings, gateway.app)
+    config.load()
+    transport = httpx.ASGITransport(app=config.loaded_app, client=(peer, 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+        yield client
+
+
+async def forwarded_wrong_keys(client: httpx.AsyncClient, forwarded_for: str, n: int) -> list[int]:
+    return [
+        (
+            await client.get(
+                LIST_URL,
+                headers={"Authorization": f"Bearer wrong-{i}", "X-Forwarded-For": forwarded_for},
+            )
+        ).status_code
+        for i in range(n)
+    ]
+
+
+async def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_allowance(
+    gateway: Gateway,
+) -> None:
+    async with served_from(gateway, PROXY, "172.16.0.0/12") as proxy:
+        assert await forwarded_wrong_keys(proxy, "203.0.113.7", BURST + 1) == [401] * BURST + [429]
+        # Another client behind the same proxy is not locked out with the first one.
+        assert await forwarded_wrong_keys(proxy, "203.0.113.8", 1) == [401]
+
+
+async def test_x_forwarded_for_from_a_peer_that_is_no_trusted_proxy_is_ignored(
+    gateway: Gateway,
+) -> None:
+    async with served_from(gateway, "198.51.100.20", "172.16.0.0/12") as direct:
+        # A new made-up forwarded address with every guess: counted against the peer itself.
+        codes = [
+            (await forwarded_wrong_keys(direct, f"203.0.113.{i}", 1))[0] for i in range(BURST + 1)
+        ]
+        assert codes == [401] * BURST + [429]
 
 
 def _request_from(host: str) -> Request:

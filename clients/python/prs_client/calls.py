@@ -419,6 +419,26 @@ def run_schedule(name: str) -> Call[QueuedResponse]:
     return _queue(f"{SCHEDULES}/{name}/run/", None, None)
 
 
+HOUSEKEEPING = "/api/housekeeping"
+
+CleanupJob = Literal["failed_task_cleanup", "system_cleanup"]
+
+
+def cleanup(*, dry_run: bool = True, jobs: list[CleanupJob] | None = None) -> Call[dict[str, Any]]:
+    """The gateway's part of the system cleanup: what it would remove now (rows, bytes, files)
+    or, with ``dry_run=False``, remove it (admin, not scoped to an organization)."""
+    params: dict[str, Any] = {"dry_run": str(dry_run).lower()}
+    if jobs:
+        params["job"] = list(jobs)
+    return Call("POST", f"{HOUSEKEEPING}/cleanup/", _json, params=params)
+
+
+def cleanup_plan() -> Call[DiagnosticResponse]:
+    """Ask every service what its part of the system cleanup would remove now: one task per
+    service, whose result is its plan (admin, not scoped to an organization)."""
+    return Call("POST", f"{HOUSEKEEPING}/cleanup-plan/", _model(DiagnosticResponse))
+
+
 def system_health() -> Call[dict[str, Any]]:
     """Database, broker, service heartbeats, disk and SMTP, as the gateway reports them."""
     # 503 (unhealthy) is an answer here, not a failure: the report says what is wrong.

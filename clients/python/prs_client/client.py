@@ -154,6 +154,8 @@ class Client:
     enable_schedule = _sync(calls.enable_schedule)
     disable_schedule = _sync(calls.disable_schedule)
     run_schedule = _sync(calls.run_schedule)
+    cleanup = _sync(calls.cleanup)
+    cleanup_plan = _sync(calls.cleanup_plan)
 
 
 class AsyncClient:
@@ -225,3 +227,5 @@ class AsyncClient:
     enable_schedule = _async(calls.enable_schedule)
     disable_schedule = _async(calls.disable_schedule)
     run_schedule = _async(calls.run_schedule)
+    cleanup = _async(calls.cleanup)
+    cleanup_plan = _async(calls.cleanup_plan)

@@ -153,6 +153,29 @@ def test_a_file_a_notification_a_report_and_every_process_are_queued_and_finish(
     assert statuses["overdue_detection"] == "SUCCEEDED"
 
 
+def test_the_cleanup_plan_asks_every_service_and_removes_nothing(client: Client) -> None:
+    queued = client.cleanup_plan()
+    assert set(queued.tasks) == {
+        "gateway",
+        "deal-workflow",
+        "file-processor",
+        "notifier",
+        "scheduler",
+    }
+    plans = {s: client.wait(t.task_id, timeout=TASK_TIMEOUT) for s, t in queued.tasks.items()}
+    for service, state in plans.items():
+        assert state.successful, (service, state)
+        assert isinstance(state.result, dict), (service, state)
+        assert state.result["service"] == service, state.result
+        assert isinstance(state.result["sweeps"], list), (service, state.result)
+    jobs = {s["job"] for state in plans.values() for s in (state.result or {})["sweeps"]}
+    assert "system_cleanup" in jobs, jobs
+
+    gateway_part = client.cleanup(jobs=["system_cleanup"])
+    assert gateway_part["dry_run"] is True
+    assert {s["job"] for s in gateway_part["sweeps"]} == {"system_cleanup"}
+
+
 def test_a_burst_past_the_rate_limit_is_retried_after_429_and_every_call_is_accepted(
     client: Client, caplog: pytest.LogCaptureFixture
 ) -> None:

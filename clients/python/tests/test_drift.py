@@ -163,6 +163,9 @@ def _sample_calls() -> list[calls.Call[Any]]:
         calls.enable_schedule("system_cleanup"),
         calls.disable_schedule("system_cleanup"),
         calls.run_schedule("system_cleanup"),
+        calls.cleanup(),
+        calls.cleanup(dry_run=False, jobs=["system_cleanup"]),
+        calls.cleanup_plan(),
     ]
 
 

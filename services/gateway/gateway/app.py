@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -34,8 +35,8 @@ from gateway.broker_view import REGISTRY_CONSUMER, queue_names
 from gateway.cleanup import Housekeeping, handle_failed_task_cleanup
 from gateway.dead_letters import archive_subscriptions
 from gateway.health_monitor import HealthMonitor, handle_system_health_check
+from gateway.limits import make_limiter
 from gateway.process_runs import recorded
-from gateway.ratelimit import RateLimiter
 from gateway.registry import registry_subscription
 from gateway.settings import GatewaySettings
 from gateway.state import GatewayState, KeyCache
@@ -123,14 +124,20 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                 write_dev_key(settings.data_dir, settings.admin_api_key.get_secret_value())
         acceptor = TaskAcceptor(host.sessions, host.relay.notify)
         acceptor.start()
+        limiter = partial(
+            make_limiter,
+            settings.limits_store,
+            settings.resolved_database_url(),
+            host.sessions,
+        )
         app.state.gateway = GatewayState(
             settings,
             host,
             KeyCache(host),
-            RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst),
+            limiter("queue", settings.rate_limit_per_minute, settings.rate_limit_burst),
             acceptor,
             LocalFileStore(settings.resolved_file_store_dir()),
-            RateLimiter(settings.auth_failure_limit_per_minute, settings.auth_failure_burst),
+            limiter("auth", settings.auth_failure_limit_per_minute, settings.auth_failure_burst),
         )
         try:
             yield

@@ -213,3 +213,19 @@ class HealthSnapshot(Base):
     checks: Mapped[dict[str, Any]] = mapped_column(JSON)
     notified: Mapped[str | None] = mapped_column(String(50), nullable=True)
     """The notification this snapshot sent the operators (an incident or its recovery)."""
+
+
+class RateBucket(Base):
+    """A token bucket shared by every gateway replica on one PostgreSQL database: the queuing
+    allowance of an API key (scope ``queue``) or the failed-auth allowance of a client address
+    (scope ``auth``)."""
+
+    __tablename__ = "rate_buckets"
+
+    scope: Mapped[str] = mapped_column(String(20), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    tokens: Mapped[float] = mapped_column()
+    updated: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    allowed: Mapped[bool] = mapped_column(Boolean)
+    """Whether the last take got a token (``tokens`` alone cannot tell: both answers can leave
+    between 0 and 1)."""

@@ -1,9 +1,8 @@
-"""Token buckets: per API key for the queuing endpoints (the seed's "API rate limiting"), and per
-client address for failed authentications.
+"""Token buckets in the process: per API key for the queuing endpoints (the seed's "API rate
+limiting"), and per client address for failed authentications.
 
-Buckets live in the gateway process: with several gateway replicas each enforces the limit on
-the requests it receives. That bounds a runaway client per replica, which is what the limit is
-for; an exact cluster-wide quota would need a shared store.
+The gateway on SQLite (one replica) keeps its buckets here; on PostgreSQL the replicas share
+them as rows (``gateway.limits``).
 """
 
 from __future__ import annotations

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 
+from prs_shared.db.engine import is_sqlite
 from prs_shared.settings import ServiceSettings
 
 
@@ -113,6 +114,13 @@ class GatewaySettings(ServiceSettings):
         "burst (token bucket refill rate); beyond, 429 with Retry-After.",
     )
     auth_failure_burst: int = Field(default=20, ge=1, validation_alias="PRS_AUTH_FAILURE_BURST")
+    limits_store: Literal["auto", "process", "database"] = Field(
+        default="auto",
+        validation_alias="PRS_LIMITS_STORE",
+        description="Where the queuing and failed-auth token buckets live: 'database' (shared "
+        "by every gateway replica; PostgreSQL only), 'process' (each replica its own), 'auto' "
+        "(database on PostgreSQL, process on SQLite, which serves one replica).",
+    )
     trusted_proxies: str = Field(
         default="127.0.0.1",
         min_length=1,
@@ -185,6 +193,15 @@ class GatewaySettings(ServiceSettings):
 
     def resolved_upload_dir(self) -> Path:
         return (self.upload_dir or self.data_dir / "uploads").resolve()
+
+    @model_validator(mode="after")
+    def _limits_store_needs_postgresql(self) -> GatewaySettings:
+        if self.limits_store == "database" and is_sqlite(self.resolved_database_url()):
+            raise ValueError(
+                "PRS_LIMITS_STORE=database needs PostgreSQL (PRS_GATEWAY_DATABASE_URL); on "
+                "SQLite the gateway has one replica and keeps its limits in the process"
+            )
+        return self
 
     @model_validator(mode="after")
     def _refuse_weak_admin_key(self) -> GatewaySettings:

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.acceptor import TaskAcceptor
 from gateway.auth import Principal, hash_key
-from gateway.ratelimit import RateLimiter
+from gateway.limits import Limiter
 from gateway.settings import GatewaySettings
 from prs_shared.service import ServiceHost
 from prs_shared.storage import LocalFileStore
@@ -53,8 +53,9 @@ class GatewayState:
     settings: GatewaySettings
     host: ServiceHost
     keys: KeyCache
-    limiter: RateLimiter
+    limiter: Limiter
+    """Queuing requests per API key."""
     acceptor: TaskAcceptor
     files: LocalFileStore
-    auth_failures: RateLimiter
+    auth_failures: Limiter
     """Failed authentications per client address."""

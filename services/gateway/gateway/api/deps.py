@@ -64,14 +64,14 @@ async def get_principal(
         raise unauthorized  # no key presented: nothing was guessed
     failures = state.auth_failures
     address = failed_auth.client_key(request)
-    locked = failures.wait(address)
+    locked = await failures.wait(address)
     check = authenticate if locked == 0 else _not_looked_up
     principal = await state.keys.lookup(credentials.credentials, check)
     if principal is not None:
         return principal
     if locked:
         raise _too_many_failures(locked)
-    wait = failed_auth.record_failure(failures, address)
+    wait = await failed_auth.record_failure(failures, address)
     if wait:
         raise _too_many_failures(wait)
     raise unauthorized
@@ -91,7 +91,7 @@ def require(*roles: Role) -> Any:
 
 async def rate_limited(principal: CurrentPrincipal, state: StateDep) -> Principal:
     """Spend one of the key's queuing tokens, or answer 429 with Retry-After."""
-    wait = state.limiter.take(principal.key_id)
+    wait = await state.limiter.take(principal.key_id)
     if wait > 0:
         raise Problem(
             429,

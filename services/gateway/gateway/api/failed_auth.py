@@ -22,7 +22,7 @@ import logging
 
 from fastapi import Request
 
-from gateway.ratelimit import RateLimiter
+from gateway.limits import Limiter
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +41,9 @@ def client_key(request: Request) -> str:
     return str(address)
 
 
-def record_failure(limiter: RateLimiter, address: str) -> float:
+async def record_failure(limiter: Limiter, address: str) -> float:
     """Spend a token for a failed authentication; the seconds to wait once none is left."""
-    wait = limiter.take(address)
+    wait = await limiter.take(address)
     if wait > 0:
         log.warning("too many failed authentications from %s; refusing for %.0fs", address, wait)
     return wait

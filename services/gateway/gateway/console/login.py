@@ -28,14 +28,14 @@ async def login(
     """Open a session for a valid key; a failure counts against the failed-auth limiter."""
     address = failed_auth.client_key(request)
     failures = state.auth_failures
-    if failures.wait(address):
+    if await failures.wait(address):
         return page(request, "login.html", None, 429, error="Too many failed logins; wait.")
     principal = None
     if api_key:
         async with state.host.sessions() as session:
             principal = await authenticate(session, api_key)
     if principal is None:
-        failed_auth.record_failure(failures, address)
+        await failed_auth.record_failure(failures, address)
         return page(request, "login.html", None, 401, error="That API key is not valid.")
     sessions = signer(request)
     response = RedirectResponse("/console/tasks", status_code=303)

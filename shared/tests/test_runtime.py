@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import uuid
 
@@ -237,3 +238,26 @@ async def test_a_result_too_large_to_announce_is_replaced_by_its_size_and_the_ta
     assert result["result_omitted"] == "too large to announce"
     assert result["bytes"] > 2 * 1024 * 1024
     assert await count_effects("big-result") == 1
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_work_cut_off_by_the_grace_period_announces_nothing_after_the_broker_is_gone(
+    probe_host, publisher: Publisher, tap, broker: BrokerProbe, topology: Topology, caplog
+) -> None:
+    """A task still running when the grace period ends is cancelled and goes back to its
+    queue; its pending STARTED announcement goes with it instead of firing on a closed channel."""
+    events = await tap("task.#")
+    slow = effect("cut-off", sleep_ms=10_000)
+    async with probe_host(shutdown_grace=0.2, started_announce_delay=0.6) as host:
+        await publisher.publish(slow)
+        await eventually(lambda: _running(host), message="the slow task running")
+    # The host is stopped; an orphaned announcement would fire now.
+    await asyncio.sleep(1.0)
+    assert not [r for r in caplog.records if "could not announce" in r.getMessage()]
+    assert statuses(await events.drain(), slow.task_id) == []
+    queued = await broker.queue(topology.queue("workflow"))
+    assert queued.messages == 1  # returned unsettled, for the next worker
+
+
+async def _running(host: ServiceHost) -> bool:
+    return host.runtime.in_flight == 1

@@ -365,6 +365,9 @@ class Consumer:
         started = self._announce_started_later(batch)
         try:
             outcomes = await self._unit.commit(self.sub, batch)
+        except asyncio.CancelledError:
+            _drop(started)
+            raise
         except Exception as exc:
             await _finish(started)
             if len(batch) == 1:
@@ -408,6 +411,9 @@ class Consumer:
                     )
                     return
             [outcome] = await self._unit.commit(self.sub, [delivery], forget_crashes=count_crashes)
+        except asyncio.CancelledError:
+            _drop(started)
+            raise
         except Exception as exc:
             await _finish(started)
             await self._settle([delivery], self._settler.fail(self.sub, delivery, exc))
@@ -477,6 +483,13 @@ async def _finish(task: asyncio.Task[None] | None) -> None:
         if not task.done():
             task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+def _drop(task: asyncio.Task[None] | None) -> None:
+    """Cancelled past the grace period: the task's STARTED must not go out after the broker
+    connection is closed (the delivery returns to its queue unsettled)."""
+    if task is not None:
+        task.cancel()
 
 
 def _ran_over(exc: Exception, batch: Sequence[Delivery]) -> Delivery | None:

@@ -31,6 +31,7 @@ from bench.faststream_baseline import run_faststream
 from bench.files import run_file_bench
 from bench.gateway_http import run_gateway_http
 from bench.idle_latency import run_idle_latency
+from bench.priority import run_priority
 from bench.report import render, write_json
 
 DEFAULT_N = 5000
@@ -89,6 +90,10 @@ async def _gateway_http(run: Run) -> list[SectionResult]:
 
 async def _idle(run: Run) -> SectionResult:
     return await run_idle_latency(run.run_id, run.log_dir)
+
+
+async def _priority(run: Run) -> list[SectionResult]:
+    return await run_priority(run.run_id)
 
 
 async def _email(run: Run) -> list[SectionResult]:
@@ -160,6 +165,7 @@ SECTIONS: dict[str, Section] = {
     "faststream": _faststream,
     "gateway": _gateway_http,
     "idle": _idle,
+    "priority": _priority,
     "email": _email,
     "files": _files,
 }

@@ -21,6 +21,7 @@ from prs_shared.messaging.publisher import Publisher
 from prs_shared.messaging.topology import Topology, delete_all
 from prs_shared.testing.fixtures import eventually
 from prs_shared.testing.hosts import running_host
+from prs_shared.testing.overtaking import measure_overtaking
 from prs_shared.testing.probe import EFFECT, MIGRATIONS, Effect, effects, probe_registry
 from prs_shared.testing.worker import ProbeSettings
 
@@ -112,3 +113,31 @@ async def test_a_task_runs_retries_and_dead_letters_on_quorum_queues_and_survive
         await delete_all(channel, topology, ["probe"])
         await publisher.close()
         await sender.close()
+
+
+async def test_priority_overtaking_on_quorum_queues_is_measured_as_on_classic(
+    all_nodes_up: list[str], cluster_namespace: str, amqp_url: str, tmp_path: Path
+) -> None:
+    """The same measurement as on classic queues (shared/tests/test_priority_overtaking.py): on
+    RabbitMQ 3.10 quorum queues a high task waits for the backlog in arrival order, as ADR 0007
+    says. A broker with quorum priorities (4.0) makes this fail: then the ADR changes."""
+
+    def settings(queue_type: str, url: str, name: str) -> ProbeSettings:
+        return ProbeSettings(
+            amqp_url=url,
+            namespace=f"{cluster_namespace}{name}.",
+            queue_type=queue_type,  # type: ignore[arg-type]
+            database_url=f"sqlite+aiosqlite:///{tmp_path / f'{name}.sqlite3'}",
+            prefetch=8,
+            heartbeat_interval=60,
+            shutdown_grace=5,
+        )
+
+    classic = await measure_overtaking(settings("classic", amqp_url, "classic"), lows=400, warm=20)
+    quorum = await measure_overtaking(
+        settings("quorum", ",".join(all_nodes_up), "quorum"), lows=400, warm=20
+    )
+    log.warning("priority overtaking: classic %s; quorum %s", classic, quorum)
+    assert classic.overtaken_by <= 2 * (classic.prefetch + classic.batch_size), classic
+    assert quorum.backlog >= 200, quorum
+    assert quorum.overtaken_by >= quorum.backlog, quorum

@@ -128,7 +128,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             make_limiter,
             settings.limits_store,
             settings.resolved_database_url(),
-            host.sessions,
+            host.engine,
         )
         app.state.gateway = GatewayState(
             settings,

@@ -17,10 +17,11 @@ from typing import Any, Literal, Protocol
 
 from sqlalchemy import Float, Table, bindparam, case, cast, func, text
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.models import RateBucket
 from gateway.ratelimit import RateLimiter
-from prs_shared.db.engine import SessionFactory, is_sqlite
+from prs_shared.db.engine import is_sqlite
 
 Scope = Literal["queue", "auth"]
 
@@ -97,9 +98,12 @@ _PRUNE = text(
 
 @dataclass
 class DatabaseLimiter:
-    """Buckets in the gateway's PostgreSQL database, shared by its replicas."""
+    """Buckets in the gateway's PostgreSQL database, shared by its replicas.
 
-    sessions: SessionFactory
+    Each take is one statement in autocommit: one round trip, no BEGIN and COMMIT around it.
+    """
+
+    engine: AsyncEngine
     scope: Scope
     per_minute: float
     burst: int
@@ -107,18 +111,21 @@ class DatabaseLimiter:
     """Seconds between this replica's sweeps of full buckets (keys can come from outside)."""
     _pruned: float = field(default_factory=time.monotonic)
 
+    def __post_init__(self) -> None:
+        self.engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+
     async def take(self, key: str) -> float:
         params = {**self._params(), "key": key}
-        async with self.sessions() as session, session.begin():
-            tokens, allowed = (await session.execute(_TAKE, params)).one()
+        async with self.engine.connect() as conn:
+            tokens, allowed = (await conn.execute(_TAKE, params)).one()
             if time.monotonic() - self._pruned > self.prune_every:
                 self._pruned = time.monotonic()
-                await session.execute(_PRUNE, {"scope": self.scope, "full_after": self._full_after})
+                await conn.execute(_PRUNE, {"scope": self.scope, "full_after": self._full_after})
         return 0.0 if allowed else self._wait(float(tokens))
 
     async def wait(self, key: str) -> float:
-        async with self.sessions() as session:
-            tokens = (await session.execute(_WAIT, {**self._params(), "key": key})).scalar()
+        async with self.engine.connect() as conn:
+            tokens = (await conn.execute(_WAIT, {**self._params(), "key": key})).scalar()
         return 0.0 if tokens is None or tokens >= 1 else self._wait(float(tokens))
 
     def _params(self) -> dict[str, object]:
@@ -139,7 +146,7 @@ class DatabaseLimiter:
 def make_limiter(
     store: Literal["auto", "process", "database"],
     database_url: str,
-    sessions: SessionFactory,
+    engine: AsyncEngine,
     scope: Scope,
     per_minute: float,
     burst: int,
@@ -150,4 +157,4 @@ def make_limiter(
     if store == "process":
         return InProcessLimiter(RateLimiter(per_minute, burst))
     # GatewaySettings refuses "database" on SQLite: the statements are PostgreSQL's.
-    return DatabaseLimiter(sessions, scope, per_minute, burst)
+    return DatabaseLimiter(engine, scope, per_minute, burst)

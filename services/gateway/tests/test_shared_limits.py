@@ -114,7 +114,7 @@ async def test_concurrent_takes_at_both_replicas_allow_exactly_the_burst(
 
 async def test_full_buckets_are_forgotten_and_busy_ones_kept(replicas: list[Gateway]) -> None:
     state = replicas[0].app.state.gateway
-    limiter = DatabaseLimiter(state.host.sessions, "auth", per_minute=6000, burst=1, prune_every=0)
+    limiter = DatabaseLimiter(state.host.engine, "auth", per_minute=6000, burst=1, prune_every=0)
     assert await limiter.take("idle") == 0  # empty now, full again after 10 ms
     await asyncio.sleep(0.1)
     assert await limiter.take("busy") == 0  # this take sweeps

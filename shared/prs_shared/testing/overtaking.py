@@ -95,7 +95,9 @@ async def measure_overtaking(
     finally:
         connection = await connect(settings, "overtaking-cleanup")
         try:
-            await delete_all(await connection.channel(), settings.topology(), ["probe"])
+            # The base topology holds the registry's events queue, which takes the lifecycle.
+            channel = await connection.channel()
+            await delete_all(channel, settings.topology(), ["probe", "gateway-registry"])
         finally:
             await connection.close()
 

@@ -140,4 +140,7 @@ async def test_priority_overtaking_on_quorum_queues_is_measured_as_on_classic(
     log.warning("priority overtaking: classic %s; quorum %s", classic, quorum)
     assert classic.overtaken_by <= 2 * (classic.prefetch + classic.batch_size), classic
     assert quorum.backlog >= 200, quorum
-    assert quorum.overtaken_by >= quorum.backlog, quorum
+    # Arrival order: the high task waits for (most of) the backlog, far beyond one prefetch.
+    # The queue's message count is a moment's, so it is no exact bound.
+    assert quorum.overtaken_by >= quorum.backlog // 2, quorum
+    assert quorum.overtaken_by > 10 * (quorum.prefetch + quorum.batch_size), quorum

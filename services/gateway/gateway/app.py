@@ -124,12 +124,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                 write_dev_key(settings.data_dir, settings.admin_api_key.get_secret_value())
         acceptor = TaskAcceptor(host.sessions, host.relay.notify)
         acceptor.start()
-        limiter = partial(
-            make_limiter,
-            settings.limits_store,
-            settings.resolved_database_url(),
-            host.engine,
-        )
+        limiter = partial(make_limiter, settings.limits_store, host.engine)
         app.state.gateway = GatewayState(
             settings,
             host,

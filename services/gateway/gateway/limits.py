@@ -15,13 +15,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from sqlalchemy import Float, Table, bindparam, case, cast, func, text
+from sqlalchemy import Float, bindparam, case, cast, func, select, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.models import RateBucket
 from gateway.ratelimit import RateLimiter
-from prs_shared.db.engine import is_sqlite
 
 Scope = Literal["queue", "auth"]
 
@@ -49,41 +48,43 @@ class InProcessLimiter:
         return self.buckets.wait(key)
 
 
+_BUCKETS = RateBucket.__table__
+
+
+def _refilled(now: Any) -> Any:
+    """The bucket's tokens at ``now``: what it held plus the refill since, capped at the burst."""
+    elapsed = cast(func.extract("epoch", now - _BUCKETS.c.updated), Float)
+    return func.least(
+        bindparam("burst", type_=Float),
+        _BUCKETS.c.tokens + bindparam("rate", type_=Float) * func.greatest(0, elapsed),
+    )
+
+
 def _take_statement() -> Any:
     """Refill and spend in one statement. ``excluded.updated`` is the insert's
     clock_timestamp(), read once, so the refill and the stored time agree."""
-    buckets = RateBucket.__table__
-    assert isinstance(buckets, Table)
-    burst = bindparam("burst", type_=Float)
-    insert = postgresql.insert(buckets).values(
+    insert = postgresql.insert(RateBucket).values(
         scope=bindparam("scope"),
         key=bindparam("key"),
-        tokens=burst - 1,
+        tokens=bindparam("burst", type_=Float) - 1,
         updated=func.clock_timestamp(),
         allowed=True,
     )
-    elapsed = cast(func.extract("epoch", insert.excluded.updated - buckets.c.updated), Float)
-    refilled = func.least(
-        burst, buckets.c.tokens + bindparam("rate", type_=Float) * func.greatest(0, elapsed)
-    )
+    refilled = _refilled(insert.excluded.updated)
     return insert.on_conflict_do_update(
-        index_elements=[buckets.c.scope, buckets.c.key],
+        index_elements=[_BUCKETS.c.scope, _BUCKETS.c.key],
         set_={
             "tokens": refilled - case((refilled >= 1, 1), else_=0),
             "allowed": refilled >= 1,
             "updated": insert.excluded.updated,
         },
-    ).returning(buckets.c.tokens, buckets.c.allowed)
+    ).returning(_BUCKETS.c.tokens, _BUCKETS.c.allowed)
 
 
 _TAKE = _take_statement()
 
-_WAIT = text(
-    """
-    SELECT LEAST(CAST(:burst AS float8), tokens + CAST(:rate AS float8) * GREATEST(0,
-        CAST(EXTRACT(EPOCH FROM clock_timestamp() - updated) AS float8)))
-    FROM rate_buckets WHERE scope = :scope AND key = :key
-    """
+_WAIT = select(_refilled(func.clock_timestamp())).where(
+    _BUCKETS.c.scope == bindparam("scope"), _BUCKETS.c.key == bindparam("key")
 )
 
 # A bucket untouched for burst/rate seconds is full again: forgetting it changes nothing.
@@ -145,7 +146,6 @@ class DatabaseLimiter:
 
 def make_limiter(
     store: Literal["auto", "process", "database"],
-    database_url: str,
     engine: AsyncEngine,
     scope: Scope,
     per_minute: float,
@@ -153,7 +153,7 @@ def make_limiter(
 ) -> Limiter:
     """The limiter ``PRS_LIMITS_STORE`` asks for; ``auto`` shares it exactly when replicas can."""
     if store == "auto":
-        store = "process" if is_sqlite(database_url) else "database"
+        store = "process" if engine.dialect.name == "sqlite" else "database"
     if store == "process":
         return InProcessLimiter(RateLimiter(per_minute, burst))
     # GatewaySettings refuses "database" on SQLite: the statements are PostgreSQL's.

@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy import func, select
 
@@ -26,6 +27,8 @@ from prs_shared.service import ServiceHost, connect
 from prs_shared.testing.hosts import running_host
 from prs_shared.testing.probe import EFFECT, MIGRATIONS, Effect, effects, probe_registry
 from prs_shared.testing.worker import ProbeSettings
+
+T = TypeVar("T")
 
 PUBLISH_WINDOW = 500
 """Low tasks published at once, their confirms awaited together."""
@@ -70,12 +73,15 @@ async def _row_of(host: ServiceHost, key: str) -> int | None:
         return row
 
 
-async def _wait_until(condition: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
+async def _poll(check: Callable[[], Awaitable[T | None]], timeout: float, what: str) -> T:
+    """``check``'s first truthy answer. Not ``fixtures.eventually``: that fails through pytest,
+    and ``make bench`` reports a failed section and goes on."""
     deadline = time.monotonic() + timeout
-    while not await condition():
+    while not (found := await check()):
         if time.monotonic() > deadline:
             raise TimeoutError(f"{what} within {timeout:g}s")
         await asyncio.sleep(0.01)
+    return found
 
 
 async def measure_overtaking(
@@ -119,7 +125,7 @@ async def _measure(
         async def warmed() -> bool:
             return await _finished(host) >= warm
 
-        await _wait_until(warmed, timeout, f"{warm} low tasks finished")
+        await _poll(warmed, timeout, f"{warm} low tasks finished")
         queue = host.topology.queue("workflow")  # where the probe takes test.effect
         channel = await host.connection.channel()
         try:
@@ -129,18 +135,11 @@ async def _measure(
             queued_at = time.monotonic()
             await host.publisher.publish(_effect("high", Priority.HIGH, busy_ms))
 
-            async def high_done() -> bool:
-                return await _row_of(host, "high") is not None
-
-            await _wait_until(high_done, timeout, "the high task finished")
+            high_row = await _poll(lambda: _row_of(host, "high"), timeout, "the high task finished")
             wait_s = time.monotonic() - queued_at
-            high_row = await _row_of(host, "high")
-            assert high_row is not None
             async with host.sessions() as session:
                 overtaken = await session.scalar(
-                    select(func.count())
-                    .select_from(effects)
-                    .where(effects.c.id < high_row, effects.c.key != "high")
+                    select(func.count()).select_from(effects).where(effects.c.id < high_row)
                 )
             # The backlog is not worked off: what is left is dropped with the namespace.
             await declared.purge()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from prs_shared.messaging.failover import split_urls
@@ -184,3 +185,25 @@ class ServiceSettings(BaseSettings):
             return self.database_url
         path = (self.data_dir / f"{self.service_name}.sqlite3").resolve()
         return f"sqlite+aiosqlite:///{path}"
+
+
+S = TypeVar("S", bound=ServiceSettings)
+
+
+def load_settings(cls: type[S]) -> S:
+    """The service's settings from its environment; a bad value ends the start with one line per
+    problem, naming the variable where pydantic knows it, instead of a traceback."""
+    try:
+        return cls()
+    except ValidationError as exc:
+        prefix = cls.model_config.get("env_prefix", "")
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"])
+            if where in cls.model_fields:  # a field read under its prefixed name, no alias
+                where = f"{prefix}{where}".upper()
+            print(
+                f"{cls.service_name}: invalid configuration: {where + ': ' if where else ''}"
+                f"{error['msg']}",
+                file=sys.stderr,
+            )
+        raise SystemExit(2) from None

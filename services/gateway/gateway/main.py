@@ -13,6 +13,7 @@ from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from prs_shared.db import single_writer
 from prs_shared.logging import configure_logging
+from prs_shared.settings import load_settings
 
 
 def server_config(settings: GatewaySettings, app: FastAPI) -> uvicorn.Config:
@@ -32,7 +33,7 @@ def server_config(settings: GatewaySettings, app: FastAPI) -> uvicorn.Config:
 
 
 def main() -> None:
-    settings = GatewaySettings()
+    settings = load_settings(GatewaySettings)
     configure_logging(settings.service_name, settings.log_level, json=settings.log_json)
     try:
         # Before uvicorn: a failed lifespan start is logged with its traceback. Held here, the

@@ -18,7 +18,10 @@ $(BIN)/.installed: pyproject.toml uv.lock shared/pyproject.toml services/*/pypro
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 \
 	  || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv 2>/dev/null \
 	  || $(PYTHON) -m pip install --quiet --disable-pip-version-check --user --break-system-packages uv
-	$(UV) sync --all-packages --frozen --python $(PYTHON)
+	@# Bytecode written at install: with PYTHONDONTWRITEBYTECODE (set on many CI hosts) every
+	@# process start would otherwise compile ~750 modules again (about 1.5 s of CPU each time).
+	UV_COMPILE_BYTECODE=1 $(UV) sync --all-packages --frozen --python $(PYTHON)
+	@$(BIN)/python -m compileall -q -j 0 shared services cli clients bench tests >/dev/null
 	@touch $@
 
 install: $(BIN)/.installed

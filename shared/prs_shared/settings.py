@@ -100,13 +100,14 @@ class ServiceSettings(BaseSettings):
         "over the type's declared limits and the two defaults.",
     )
     max_tasks_per_worker: int = Field(
-        default=1000,
+        default=0,
         ge=0,
         description="A worker process restarts itself in place (same PID) after settling this "
-        "many deliveries, like Celery's max_tasks_per_child. 0: never.",
+        "many deliveries, like Celery's max_tasks_per_child (the seed's 1000). 0: never; the "
+        "memory limit is the default guard (docs/adr/0009).",
     )
     max_memory_mb: int = Field(
-        default=0,
+        default=1024,
         ge=0,
         description="A worker process whose resident memory passes this many MB after a task "
         "restarts itself in place. 0: never.",

@@ -10,7 +10,14 @@ from sqlalchemy import select
 
 from prs_shared.messaging.envelope import Envelope
 from prs_shared.messaging.inbox import mark_cancelled
-from prs_shared.messaging.messages import CANCEL_TASK, CancelTask, TaskLifecycle, TaskStatus
+from prs_shared.messaging.messages import (
+    CANCEL_TASK,
+    TASK_OUTCOMES,
+    CancelTask,
+    TaskLifecycle,
+    TaskOutcomes,
+    TaskStatus,
+)
 from prs_shared.messaging.publisher import Publisher
 from prs_shared.messaging.runtime import REASON_HEADER
 from prs_shared.messaging.topology import Topology
@@ -176,3 +183,36 @@ async def test_a_batch_unfinished_after_the_grace_period_rolls_back_and_returns_
             return all([await effect_attempts(again, key) == [1] for key in keys])
 
         await eventually(all_done, message="the returned batch handled by the next worker")
+
+
+async def test_a_committed_batch_announces_its_outcomes_in_one_message_and_a_lone_task_its_own(
+    probe_host, publisher: Publisher, tap
+) -> None:
+    events = await tap("task.#")
+    batch = [effect(f"batch-announced-{i}") for i in range(5)]
+    lone = effect("batch-lone")
+    async with probe_host(batch_size=16, batch_wait=GATHER) as host:
+        await publisher.publish_many(batch)
+        await events.wait_for(lambda s: final(s, *batch))
+        await publisher.publish(lone)
+        seen = await events.wait_for(lambda s: final(s, lone))
+        assert batches(host) == (2, 0)
+    [outcomes, own] = [e for e in events.wire if e.task_id == lone.task_id or e.task_id is None]
+    assert outcomes.type == TASK_OUTCOMES.type
+    told = TaskOutcomes.model_validate(outcomes.payload).outcomes
+    assert sorted(o.task_id for o in told) == sorted(m.task_id for m in batch)  # type: ignore[type-var]
+    by_task = {o.task_id: o for o in told}
+    for m in batch:
+        o = by_task[m.task_id]  # type: ignore[index]
+        assert (o.status, o.causation_id, o.correlation_id) == (
+            TaskStatus.SUCCEEDED,
+            m.id,
+            m.correlation_id,
+        )
+        assert o.result == {"key": m.payload["key"], "worker": host.worker, "attempt": 1}
+    assert len({o.event_id for o in told}) == len(batch)
+    assert own.type == "task.succeeded"
+    # A subscriber's tap reads both forms alike: one task.succeeded per task.
+    assert sorted(e.task_id for e in seen if e.type == "task.succeeded") == sorted(  # type: ignore[type-var]
+        m.task_id for m in [*batch, lone]
+    )

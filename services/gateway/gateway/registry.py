@@ -9,7 +9,7 @@ applying the same batch twice harmless.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from typing import Any, Literal
 
@@ -24,9 +24,12 @@ from prs_shared.messaging.handlers import BatchHandler, BatchHandlerRegistry, It
 from prs_shared.messaging.messages import (
     HEARTBEAT,
     LIFECYCLE_EVENTS,
+    TASK_OUTCOMES,
     Heartbeat,
     TaskLifecycle,
+    TaskOutcomes,
     TaskStatus,
+    expand_outcomes,
 )
 from prs_shared.messaging.notifications import (
     NOTIFICATION_FAILED,
@@ -97,13 +100,15 @@ def advance(task: dict[str, Any] | None, event: TaskLifecycle) -> dict[str, Any]
 
 
 async def apply_lifecycle(
-    items: Sequence[Item[TaskLifecycle]], session: AsyncSession, deps: None
+    messages: Sequence[Item[TaskLifecycle | TaskOutcomes]], session: AsyncSession, deps: None
 ) -> None:
     """A batch's lifecycle events into the task rows and the task history, batched.
 
-    Every event is history, even one that no longer moves its task (a retry that arrives after
-    the next attempt started): the history keeps it, keyed by its message id, once.
+    A worker's ``task.outcomes`` counts as the events of each of its tasks. Every event is
+    history, even one that no longer moves its task (a retry that arrives after the next attempt
+    started): the history keeps it, keyed by its message id, once.
     """
+    items = list(_lifecycles(messages))
     ids = sorted({str(i.payload.task_id) for i in items})
     stmt = select(Task).where(Task.task_id.in_(ids))
     if session.bind is not None and session.bind.dialect.name == "postgresql":
@@ -130,6 +135,17 @@ async def apply_lifecycle(
         else:
             for field, value in changes.items():
                 setattr(task, field, value)
+
+
+def _lifecycles(
+    messages: Sequence[Item[TaskLifecycle | TaskOutcomes]],
+) -> Iterator[Item[TaskLifecycle]]:
+    for message in messages:
+        if isinstance(message.payload, TaskOutcomes):
+            for envelope, lifecycle in expand_outcomes(message.envelope, message.payload):
+                yield Item(envelope, lifecycle)
+        else:
+            yield Item(message.envelope, message.payload)
 
 
 async def record_reports(
@@ -233,7 +249,7 @@ async def replicate_schedules(
 
 REGISTRY_HANDLERS = BatchHandlerRegistry(
     [
-        BatchHandler(LIFECYCLE_EVENTS, apply_lifecycle, None),
+        BatchHandler((*LIFECYCLE_EVENTS, TASK_OUTCOMES), apply_lifecycle, None),
         BatchHandler((HEARTBEAT,), apply_heartbeats, None),
         BatchHandler((AUDIT_REPORT_GENERATED,), record_reports, None),
         BatchHandler((NOTIFICATION_SENT,), record_notifications, "sent"),

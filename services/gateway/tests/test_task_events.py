@@ -11,11 +11,19 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from gateway.app import create_app
+from gateway.models import Task
 from gateway.registry import apply_lifecycle
 from gateway.state import GatewayState
 from prs_shared.messaging.envelope import Envelope, utcnow
 from prs_shared.messaging.handlers import Item
-from prs_shared.messaging.messages import LIFECYCLE_STATUS_TYPES, TaskLifecycle, TaskStatus
+from prs_shared.messaging.messages import (
+    LIFECYCLE_STATUS_TYPES,
+    TASK_OUTCOMES,
+    TaskLifecycle,
+    TaskOutcome,
+    TaskOutcomes,
+    TaskStatus,
+)
 from prs_shared.testing.fixtures import eventually
 
 from .conftest import Gateway
@@ -178,3 +186,66 @@ async def test_the_history_is_read_back_by_a_gateway_started_afterwards(gateway:
 
     assert response.status_code == 200, response.text
     assert [e["status"] for e in response.json()["events"]] == ["QUEUED", "STARTED"]
+
+
+def concluded(*outcomes: TaskOutcome) -> Item[Any]:
+    """A worker's ``task.outcomes`` for a committed batch."""
+    payload = TaskOutcomes(outcomes=list(outcomes))
+    envelope = Envelope(type=TASK_OUTCOMES.type, payload=payload.model_dump(mode="json"))
+    return Item(envelope, payload)
+
+
+def outcome(task_id: str, status: TaskStatus, **extra: Any) -> TaskOutcome:
+    return TaskOutcome(
+        task_id=uuid.UUID(task_id),
+        task_type="deal.process_workflow",
+        status=status,
+        queue="workflow",
+        service="deal-workflow",
+        worker="host:1",
+        attempt=1,
+        at=utcnow() + timedelta(seconds=1),
+        event_id=uuid.uuid4(),
+        correlation_id=uuid.uuid4(),
+        causation_id=uuid.uuid4(),
+        **extra,
+    )
+
+
+async def test_a_batchs_outcomes_are_folded_as_each_tasks_own_event_once(
+    gateway: Gateway,
+) -> None:
+    done, cancelled = await queue_deal(gateway), await queue_deal(gateway)
+    # A task another service queued: its row comes from the outcome, organization included.
+    foreign = str(uuid.uuid4())
+    batch = concluded(
+        outcome(done, S.SUCCEEDED, duration_ms=3.5, result={"commission": "12.00"}),
+        outcome(cancelled, S.CANCELLED),
+        outcome(foreign, S.SUCCEEDED, duration_ms=1.0, organization_id="org-foreign"),
+    )
+    started = told(done, S.STARTED, 1, 0)
+    await fold(gateway, [started, batch])
+    await fold(gateway, [batch])  # redelivered
+
+    status = await gateway.client.get(
+        f"/api/background-tasks/{done}/status/", headers=gateway.auth()
+    )
+    assert status.json()["status"] == "SUCCEEDED"
+    assert status.json()["result"] == {"commission": "12.00"}
+    history = (await events_of(gateway, done)).json()["events"]
+    assert [e["status"] for e in history] == ["QUEUED", "STARTED", "SUCCEEDED"]
+    assert history[-1]["detail"]["duration_ms"] == 3.5
+    other = await gateway.client.get(
+        f"/api/background-tasks/{cancelled}/status/", headers=gateway.auth()
+    )
+    assert other.json()["status"] == "CANCELLED"
+    state: GatewayState = gateway.app.state.gateway
+    async with state.host.sessions() as session:
+        row = await session.get(Task, foreign)
+    assert row is not None
+    assert (row.status, row.organization_id, row.task_type) == (
+        "SUCCEEDED",
+        "org-foreign",
+        "deal.process_workflow",
+    )
+    assert row.correlation_id == str(batch.payload.outcomes[2].correlation_id)

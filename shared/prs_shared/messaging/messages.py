@@ -21,7 +21,7 @@ from prs_shared.messaging.common import (
     LargeJsonObject,
     LongStr,
 )
-from prs_shared.messaging.envelope import CONTROL_PRIORITY, Priority
+from prs_shared.messaging.envelope import CONTROL_PRIORITY, Envelope, Priority
 
 
 class Message(BaseModel):
@@ -118,6 +118,61 @@ LIFECYCLE_EVENTS: tuple[catalog.MessageSpec[TaskLifecycle], ...] = tuple(
 )
 
 HEARTBEAT = catalog.event("service.heartbeat", Heartbeat, "A service instance is alive.")
+
+
+class TaskOutcome(TaskLifecycle):
+    """One task's outcome within a batch's announcement, with what its own event's envelope
+    would have carried."""
+
+    event_id: UUID = Field(description="Plays the message id of the task's own event.")
+    correlation_id: UUID
+    causation_id: UUID = Field(description="The id of the command it concludes.")
+    organization_id: str | None = Field(default=None, max_length=200)
+
+
+class TaskOutcomes(Message):
+    """The outcomes (SUCCEEDED or CANCELLED) of the tasks of one committed batch."""
+
+    outcomes: list[TaskOutcome] = Field(min_length=1, max_length=10_000)
+
+
+TASK_OUTCOMES = catalog.event(
+    "task.outcomes",
+    TaskOutcomes,
+    "The tasks of one batch a worker committed reached SUCCEEDED or CANCELLED: one message for "
+    "the batch instead of a task.succeeded (or task.cancelled) per task. A batch of one is "
+    "announced as the task's own event.",
+)
+
+_LIFECYCLE_FIELDS = frozenset(TaskLifecycle.model_fields)
+
+
+def expand_outcomes(
+    envelope: Envelope, outcomes: TaskOutcomes
+) -> list[tuple[Envelope, TaskLifecycle]]:
+    """Each outcome of a ``task.outcomes`` message as the task's own lifecycle event would have
+    been: its envelope (with an empty ``payload``: the lifecycle is the pair's second half) and
+    its lifecycle. Built without validating again: the batch was validated as it was decoded.
+    """
+    expanded: list[tuple[Envelope, TaskLifecycle]] = []
+    for outcome in outcomes.outcomes:
+        lifecycle = TaskLifecycle.model_construct(
+            **{name: getattr(outcome, name) for name in _LIFECYCLE_FIELDS}
+        )
+        own = Envelope.model_construct(
+            id=outcome.event_id,
+            type=LIFECYCLE_STATUS_TYPES[outcome.status],
+            version=envelope.version,
+            occurred_at=outcome.at,
+            correlation_id=outcome.correlation_id,
+            causation_id=outcome.causation_id,
+            organization_id=outcome.organization_id,
+            task_id=outcome.task_id,
+            priority=outcome.priority or Priority.MEDIUM,
+            payload={},
+        )
+        expanded.append((own, lifecycle))
+    return expanded
 
 
 class CancelTask(Message):

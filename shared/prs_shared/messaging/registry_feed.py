@@ -8,7 +8,7 @@ events and heartbeats into ``prs.unrouted``, where the registry never sees them.
 from __future__ import annotations
 
 from prs_shared.messaging.deals import AUDIT_REPORT_GENERATED
-from prs_shared.messaging.messages import HEARTBEAT, LIFECYCLE_STATUS_TYPES
+from prs_shared.messaging.messages import HEARTBEAT, LIFECYCLE_STATUS_TYPES, TASK_OUTCOMES
 from prs_shared.messaging.notifications import NOTIFICATION_FAILED, NOTIFICATION_SENT
 from prs_shared.messaging.schedule import SCHEDULE_CHANGED
 
@@ -17,6 +17,7 @@ REGISTRY_SUBSCRIBER = "gateway-registry"
 
 REGISTRY_TYPES: tuple[str, ...] = (
     *LIFECYCLE_STATUS_TYPES.values(),
+    TASK_OUTCOMES.type,
     HEARTBEAT.type,
     AUDIT_REPORT_GENERATED.type,
     NOTIFICATION_SENT.type,

@@ -37,7 +37,7 @@ import logging
 import os
 import socket
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage, AbstractQueue
 
@@ -219,6 +219,9 @@ class Consumer:
         self._handing_back = False
         # Deliveries taken from the broker and not yet settled or given back, by identity.
         self._held: set[int] = set()
+        # Deliveries unsettled on a channel (also those given back, until it closes): a multiple
+        # ack must not reach one of them.
+        self._unacked: dict[int, AbstractIncomingMessage] = {}
         self.committed = 0
         self.rolled_back = 0
 
@@ -234,6 +237,7 @@ class Consumer:
             return  # not taken: it returns to the queue when the channel closes
         self._ready.append(message)
         self._held.add(id(message))
+        self._unacked[id(message)] = message
         IN_FLIGHT.labels(self.runtime.service).inc()
         self._arrived.set()
 
@@ -271,6 +275,7 @@ class Consumer:
         for task in list(self._tasks):
             task.cancel()
         self._ready.clear()
+        self._unacked.clear()
         if self._channel is not None and not self._channel.is_closed:
             with contextlib.suppress(Exception):
                 await self._channel.close()
@@ -392,7 +397,16 @@ class Consumer:
             return
         await _finish(started)
         self.committed += 1
-        await self._settle(batch, self._settler.conclude(self.sub, batch, outcomes))
+        await self._settle(batch, self._settler.conclude(self.sub, batch, outcomes, self._ack))
+
+    async def _ack(self, messages: Sequence[AbstractIncomingMessage]) -> None:
+        """Ack a committed batch: one ``multiple`` ack when that settles exactly the batch."""
+        last = covering_ack(messages, self._unacked.values())
+        if last is not None:
+            await last.ack(multiple=True)
+            return
+        for message in messages:
+            await message.ack()
 
     async def _alone_one(self, delivery: Delivery, *, count_crashes: bool = False) -> None:
         delivery.bind_log_context()
@@ -425,6 +439,8 @@ class Consumer:
         """Run a settling step; whatever it leaves unsettled goes back to the queue."""
         try:
             await settling
+            for delivery in deliveries:  # settled, also those a multiple ack covered
+                self._unacked.pop(id(delivery.message), None)
         except Exception:
             log.warning(
                 "could not settle %d deliveries on %s; returning them",
@@ -439,6 +455,9 @@ class Consumer:
                 # bounds how often; on a dead one the broker returns it anyway.
                 with contextlib.suppress(Exception):
                     await delivery.message.nack(requeue=True)
+            for delivery in deliveries:
+                if delivery.message.processed:
+                    self._unacked.pop(id(delivery.message), None)
         finally:
             self._let_go([d.message for d in deliveries])
             self.runtime.settled_some(len(deliveries))
@@ -490,6 +509,31 @@ def _drop(task: asyncio.Task[None] | None) -> None:
     connection is closed (the delivery returns to its queue unsettled)."""
     if task is not None:
         task.cancel()
+
+
+def covering_ack(
+    messages: Sequence[AbstractIncomingMessage], unacked: Iterable[AbstractIncomingMessage]
+) -> AbstractIncomingMessage | None:
+    """The delivery of ``messages`` whose ``multiple`` ack settles all of them and nothing else.
+
+    A multiple ack settles every delivery of its channel up to its tag: only when no other
+    delivery still unacked there (another batch in flight, a redelivery waiting to run alone, one
+    given back) has a lower tag. None: ack one by one.
+    """
+    if len(messages) < 2:
+        return None
+    last = max(messages, key=_tag)
+    if any(m.channel is not last.channel for m in messages):
+        return None  # a channel reopened in between: tags of two channels
+    mine = {id(m) for m in messages}
+    for other in unacked:
+        if id(other) not in mine and other.channel is last.channel and _tag(other) <= _tag(last):
+            return None
+    return last
+
+
+def _tag(message: AbstractIncomingMessage) -> int:
+    return message.delivery_tag or 0
 
 
 def _ran_over(exc: Exception, batch: Sequence[Delivery]) -> Delivery | None:

@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
+from uuid import uuid4
 
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage
@@ -22,7 +23,7 @@ from pydantic import ValidationError
 from prs_shared.messaging import catalog
 from prs_shared.messaging.backoff import retry_delay
 from prs_shared.messaging.delivery import Delivery
-from prs_shared.messaging.envelope import utcnow
+from prs_shared.messaging.envelope import Envelope, utcnow
 from prs_shared.messaging.errors import PermanentError
 from prs_shared.messaging.headers import (
     ATTEMPTS_HEADER,
@@ -32,7 +33,14 @@ from prs_shared.messaging.headers import (
     error_text,
 )
 from prs_shared.messaging.inbox import is_cancel_marker
-from prs_shared.messaging.messages import LIFECYCLE_STATUS_TYPES, TaskLifecycle, TaskStatus
+from prs_shared.messaging.messages import (
+    LIFECYCLE_STATUS_TYPES,
+    TASK_OUTCOMES,
+    TaskLifecycle,
+    TaskOutcome,
+    TaskOutcomes,
+    TaskStatus,
+)
 from prs_shared.messaging.publisher import Publisher
 from prs_shared.messaging.subscription import Subscription
 from prs_shared.messaging.time_limits import TimeLimitExceeded
@@ -100,15 +108,64 @@ class Settler:
     # --- success ------------------------------------------------------------------------------
 
     async def conclude(
-        self, sub: Subscription, batch: Sequence[Delivery], outcomes: Sequence[Outcome]
+        self,
+        sub: Subscription,
+        batch: Sequence[Delivery],
+        outcomes: Sequence[Outcome],
+        ack: Acker = None,
     ) -> None:
-        """After the commit: announce every outcome (confirms awaited together), then ack."""
-        await asyncio.gather(
-            *(self._announce_outcome(sub, d, o) for d, o in zip(batch, outcomes, strict=True))
-        )
+        """After the commit: announce the outcomes, then ack (with ``ack`` when given: the
+        consumer knows when one ``multiple`` ack can settle the whole batch)."""
+        announced = [
+            (d, o) for d, o in zip(batch, outcomes, strict=True) if _announced(sub, d) is not None
+        ]
+        if len(announced) > 1 and (envelope := self._outcomes_of(announced)) is not None:
+            # One persistent, confirmed message for the batch, folded by the registry in one
+            # transaction, instead of one per task.
+            await self._publisher.publish(envelope)
+        else:
+            await asyncio.gather(*(self._announce_outcome(sub, d, o) for d, o in announced))
+        if ack is not None:
+            await ack([d.message for d in batch])
+        else:
+            for delivery in batch:
+                await delivery.message.ack()
         for delivery, outcome in zip(batch, outcomes, strict=True):
-            await delivery.message.ack()
             self._count(delivery, outcome)
+
+    def _outcomes_of(self, announced: Sequence[tuple[Delivery, Outcome]]) -> Envelope | None:
+        """The batch's ``task.outcomes`` message; None when it would be too large for one."""
+        at = utcnow()
+        outcomes = []
+        for delivery, outcome in announced:
+            envelope = delivery.envelope
+            if envelope is None:  # not announced (above); for the type checker
+                continue
+            cancelled = outcome.duplicate and is_cancel_marker(outcome.result)
+            outcomes.append(
+                _lifecycle(
+                    TaskOutcome,
+                    event_id=uuid4(),
+                    correlation_id=envelope.correlation_id,
+                    causation_id=envelope.id,
+                    organization_id=envelope.organization_id,
+                    **self._lifecycle_fields(
+                        delivery,
+                        envelope,
+                        TaskStatus.CANCELLED if cancelled else TaskStatus.SUCCEEDED,
+                        at=at,
+                        result=None if cancelled else outcome.result,
+                        duration_ms=None if cancelled else outcome.duration_ms,
+                    ),
+                )
+            )
+        try:
+            return Envelope(
+                type=TASK_OUTCOMES.type,
+                payload=TaskOutcomes(outcomes=outcomes).model_dump(mode="json"),
+            )
+        except ValidationError:
+            return None  # over the payload limit: each task's own event carries its result
 
     async def _announce_outcome(self, sub: Subscription, d: Delivery, outcome: Outcome) -> None:
         if outcome.duplicate and is_cancel_marker(outcome.result):
@@ -235,24 +292,21 @@ class Settler:
         quiet: bool = False,
     ) -> None:
         """Publish a task lifecycle event for a command that carries a task id."""
-        envelope = delivery.envelope
-        if not sub.announce or envelope is None or envelope.task_id is None:
+        envelope = _announced(sub, delivery)
+        if envelope is None:
             return
         lifecycle = _lifecycle(
-            task_id=envelope.task_id,
-            task_type=envelope.type,
-            status=status,
-            queue=delivery.queue,
-            service=self.service,
-            worker=self.worker,
-            attempt=delivery.attempt,
-            at=utcnow(),
-            duration_ms=duration_ms,
-            result=result,
-            error=error,
-            retry_at=retry_at,
-            queued_at=envelope.occurred_at,
-            priority=envelope.priority,
+            TaskLifecycle,
+            **self._lifecycle_fields(
+                delivery,
+                envelope,
+                status,
+                at=utcnow(),
+                duration_ms=duration_ms,
+                result=result,
+                error=error,
+                retry_at=retry_at,
+            ),
         )
         event = envelope.caused(LIFECYCLE_STATUS_TYPES[status], lifecycle, task_id=envelope.task_id)
         try:
@@ -262,19 +316,49 @@ class Settler:
                 raise
             log.warning("could not announce %s", status.value, exc_info=True)
 
+    def _lifecycle_fields(
+        self, delivery: Delivery, envelope: Envelope, status: TaskStatus, **fields: Any
+    ) -> dict[str, Any]:
+        return {
+            "task_id": envelope.task_id,
+            "task_type": envelope.type,
+            "status": status,
+            "queue": delivery.queue,
+            "service": self.service,
+            "worker": self.worker,
+            "attempt": delivery.attempt,
+            "queued_at": envelope.occurred_at,
+            "priority": envelope.priority,
+            **fields,
+        }
 
-def _lifecycle(**fields: Any) -> TaskLifecycle:
+
+def _announced(sub: Subscription, delivery: Delivery) -> Envelope | None:
+    """The delivery's envelope when its lifecycle is announced: a task on an announcing queue."""
+    envelope = delivery.envelope
+    if not sub.announce or envelope is None or envelope.task_id is None:
+        return None
+    return envelope
+
+
+L = TypeVar("L", bound=TaskLifecycle)
+
+Acker = Callable[[Sequence[AbstractIncomingMessage]], Awaitable[None]] | None
+"""Acks a committed batch's messages; None: one ack each."""
+
+
+def _lifecycle(cls: type[L], **fields: Any) -> L:
     """The lifecycle event; a result too large for it is replaced by a note of its size.
 
     The handler's work is committed by now: refusing to announce it would leave the delivery
     unsettled and bring it back again and again.
     """
     try:
-        return TaskLifecycle(**fields)
+        return cls(**fields)
     except ValidationError:
         if fields.get("result") is None:
             raise
         size = len(json.dumps(fields["result"], default=str))
         log.warning("result of task %s is %d bytes; announced without it", fields["task_id"], size)
         fields["result"] = {"result_omitted": "too large to announce", "bytes": size}
-        return TaskLifecycle(**fields)
+        return cls(**fields)

@@ -26,7 +26,12 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from prs_shared.messaging.envelope import Envelope
-from prs_shared.messaging.messages import TaskLifecycle
+from prs_shared.messaging.messages import (
+    TASK_OUTCOMES,
+    TaskLifecycle,
+    TaskOutcomes,
+    expand_outcomes,
+)
 from prs_shared.messaging.publisher import Publisher
 from prs_shared.messaging.topology import Topology, declare_base, declare_work_queue, delete_all
 
@@ -265,15 +270,30 @@ async def publisher(amqp_url: str, topology: Topology) -> AsyncIterator[Publishe
 
 
 class EventTap:
-    """A queue bound to some event types, read by the test as a subscriber would."""
+    """A queue bound to some event types, read by the test as a subscriber would.
+
+    A batch's ``task.outcomes`` is seen as the events of its tasks, each as the task's own
+    ``task.succeeded`` (or ``task.cancelled``) would have been, so that a test reads one form.
+    """
 
     def __init__(self, queue: aio_pika.abc.AbstractQueue) -> None:
         self._queue = queue
         self.seen: list[Envelope] = []
+        self.wire: list[Envelope] = []
+        """What arrived, as it arrived (``task.outcomes`` not unfolded)."""
 
     async def drain(self) -> list[Envelope]:
         while (message := await self._queue.get(fail=False, no_ack=True)) is not None:
-            self.seen.append(Envelope.model_validate_json(message.body))
+            envelope = Envelope.model_validate_json(message.body)
+            self.wire.append(envelope)
+            if envelope.type != TASK_OUTCOMES.type:
+                self.seen.append(envelope)
+                continue
+            payload = TaskOutcomes.model_validate(envelope.payload)
+            for own, lifecycle in expand_outcomes(envelope, payload):
+                self.seen.append(
+                    own.model_copy(update={"payload": lifecycle.model_dump(mode="json")})
+                )
         return self.seen
 
     def of_type(self, type_: str) -> list[Envelope]:
@@ -302,6 +322,10 @@ def final_lifecycle(events: list[Envelope], task_id: uuid.UUID | None) -> TaskLi
     return None
 
 
+_CONCLUDED_KEYS = frozenset({"#", "task.#", "task.*", "task.succeeded", "task.cancelled"})
+"""Tap keys whose events a batch's ``task.outcomes`` may carry."""
+
+
 @pytest.fixture
 async def tap(
     amqp_url: str, topology: Topology
@@ -311,6 +335,8 @@ async def tap(
     names: list[str] = []
 
     async def make(*keys: str) -> EventTap:
+        if set(keys) & _CONCLUDED_KEYS:
+            keys = (*keys, TASK_OUTCOMES.type)
         channel = await connection.channel()
         await declare_base(channel, topology)
         name = topology.events_queue(f"test-tap-{len(names)}")

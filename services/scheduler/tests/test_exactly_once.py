@@ -250,9 +250,16 @@ async def test_three_schedulers_publish_each_of_1000_slots_once_while_the_leader
             seeded = await session.scalar(select(func.count()).select_from(Schedule))
             return seeded == len(JOBS) and await session.scalar(select(Lease.holder)) is not None
 
+    async def all_watching() -> bool:
+        # An instance that starts watching after a due time counts it as missed, and a job that
+        # never ran is not caught up (the test above): the first step must find all three
+        # watching, or the one that takes the lease at it would rightly skip the step's slot.
+        return log.read_text().count(" watching ") >= len(processes)
+
     try:
         # The schedules are seeded at the first leader's first tick, at the clock's start.
         await eventually(leading, timeout=60, message="a leader")
+        await eventually(all_watching, timeout=60, message="three schedulers watching")
         for step in itertools.count(1):
             now = clock.set(clock.now + STEP)
             want = expected_runs(start, now)

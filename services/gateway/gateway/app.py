@@ -35,7 +35,7 @@ from gateway.broker_view import REGISTRY_CONSUMER, queue_names
 from gateway.cleanup import Housekeeping, handle_failed_task_cleanup
 from gateway.dead_letters import archive_subscriptions
 from gateway.health_monitor import HealthMonitor, handle_system_health_check
-from gateway.limits import make_limiter
+from gateway.limits import bucket_engine, make_limiter, resolved_store
 from gateway.process_runs import recorded
 from gateway.registry import registry_subscription
 from gateway.settings import GatewaySettings
@@ -124,7 +124,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                 write_dev_key(settings.data_dir, settings.admin_api_key.get_secret_value())
         acceptor = TaskAcceptor(host.sessions, host.relay.notify)
         acceptor.start()
-        limiter = partial(make_limiter, settings.limits_store, host.engine)
+        store = resolved_store(settings.limits_store, host.engine)
+        buckets = bucket_engine(host.engine) if store == "database" else host.engine
+        limiter = partial(make_limiter, store, buckets)
         app.state.gateway = GatewayState(
             settings,
             host,
@@ -138,6 +140,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             yield
         finally:
             await acceptor.stop()
+            if buckets is not host.engine:
+                await buckets.dispose()
             await host.stop()
 
     app = FastAPI(

@@ -229,3 +229,5 @@ class RateBucket(Base):
     allowed: Mapped[bool] = mapped_column(Boolean)
     """Whether the last take got a token (``tokens`` alone cannot tell: both answers can leave
     between 0 and 1)."""
+    granted: Mapped[int] = mapped_column(Integer, server_default="1")
+    """How many tokens the last take got (a replica takes up to a chunk at once)."""

@@ -30,12 +30,18 @@ class KeyCache:
     ttl: float = 30.0
     _entries: dict[str, tuple[float, Principal]] = field(default_factory=dict)
 
-    async def lookup(self, presented: str, authenticate: Authenticate) -> Principal | None:
-        digest = hash_key(presented)
-        now = time.monotonic()
-        hit = self._entries.get(digest)
-        if hit is not None and hit[0] > now:
+    def cached(self, presented: str) -> Principal | None:
+        """The key's principal if it was verified within ``ttl``; no database round trip."""
+        hit = self._entries.get(hash_key(presented))
+        if hit is not None and hit[0] > time.monotonic():
             return hit[1]
+        return None
+
+    async def lookup(self, presented: str, authenticate: Authenticate) -> Principal | None:
+        if (principal := self.cached(presented)) is not None:
+            return principal
+        now = time.monotonic()
+        digest = hash_key(presented)
         async with self.host.sessions() as session:
             principal = await authenticate(session, presented)
         if principal is not None:

@@ -112,6 +112,45 @@ async def test_concurrent_takes_at_both_replicas_allow_exactly_the_burst(
     assert all(w > 0 for w in waits if w != 0)
 
 
+async def bucket_tokens(gateway: Gateway, key: str) -> float:
+    async with gateway.app.state.gateway.host.sessions() as session:
+        tokens = await session.scalar(select(RateBucket.tokens).where(RateBucket.key == key))
+    assert tokens is not None
+    return float(tokens)
+
+
+def large(gateway: Gateway, burst: int) -> DatabaseLimiter:
+    """A queuing limiter with a large allowance and no refill to speak of."""
+    return DatabaseLimiter(gateway.app.state.gateway.host.engine, "queue", 0.001, burst)
+
+
+async def test_a_replica_takes_a_chunk_of_a_large_allowance_per_statement_and_spends_it_itself(
+    replicas: list[Gateway],
+) -> None:
+    limiter = large(replicas[0], burst=200)
+    assert limiter.chunk == 10
+    for _ in range(25):
+        assert await limiter.take("large-key") == 0
+    # Three chunks left the row; five of the thirty tokens are still held by this replica.
+    assert await bucket_tokens(replicas[0], "large-key") == pytest.approx(170, abs=0.01)
+    # Concurrent requests wait for the take in progress instead of each taking a chunk.
+    waits = await asyncio.gather(*(limiter.take("crowded-key") for _ in range(50)))
+    assert waits == [0.0] * 50
+    assert await bucket_tokens(replicas[0], "crowded-key") == pytest.approx(150, abs=0.01)
+
+
+async def test_replicas_taking_chunks_together_never_exceed_the_burst(
+    replicas: list[Gateway],
+) -> None:
+    limiters = [large(r, burst=100) for r in replicas]
+    waits = await asyncio.gather(*(limiters[i % 2].take("split-key") for i in range(160)))
+    granted = sum(1 for w in waits if w == 0)
+    # Every token taken from the row is spent by a request at its replica, but the last chunk
+    # of one replica may be left over while the other is refused.
+    assert 100 - 2 * limiters[0].chunk <= granted <= 100
+    assert await bucket_tokens(replicas[0], "split-key") < 1
+
+
 async def test_full_buckets_are_forgotten_and_busy_ones_kept(replicas: list[Gateway]) -> None:
     state = replicas[0].app.state.gateway
     limiter = DatabaseLimiter(state.host.engine, "auth", per_minute=6000, burst=1, prune_every=0)

@@ -62,6 +62,11 @@ async def get_principal(
     )
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise unauthorized  # no key presented: nothing was guessed
+    # A key verified moments ago passes at once: no lockout check, which is a database round
+    # trip per request when the failed-auth buckets are shared (a locked-out address, too, gets
+    # through only with a key it already proved).
+    if (principal := state.keys.cached(credentials.credentials)) is not None:
+        return principal
     failures = state.auth_failures
     address = failed_auth.client_key(request)
     locked = await failures.wait(address)

@@ -22,6 +22,15 @@ def split_urls(value: str) -> list[str]:
     urls = [part.strip() for part in value.split(",") if part.strip()]
     if not urls:
         raise ValueError("AMQP_URL holds no broker URL")
+    for url in urls:
+        parsed = URL(url)
+        if parsed.scheme not in ("amqp", "amqps") or not parsed.host:
+            # Refused here, at start: the connection would otherwise retry it for ever.
+            shown = parsed.with_password("***") if parsed.password else parsed
+            raise ValueError(
+                f"AMQP_URL: {str(shown)!r} is not an amqp:// or amqps:// URL with a host "
+                "(e.g. amqp://user:password@rabbitmq:5672/)"
+            )
     return urls
 
 

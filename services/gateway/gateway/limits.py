@@ -18,10 +18,11 @@ from typing import Any, Literal, Protocol
 
 from sqlalchemy import Float, Integer, bindparam, case, cast, func, select, text
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.models import RateBucket
 from gateway.ratelimit import RateLimiter
+from prs_shared.db.engine import create_engine
 
 Scope = Literal["queue", "auth"]
 
@@ -229,9 +230,7 @@ def bucket_engine(engine: AsyncEngine) -> AsyncEngine:
     for one statement and closed again: about one new PostgreSQL connection per request, which
     held the queuing endpoint to a third of its rate with the buckets in the process.
     """
-    return create_async_engine(
-        engine.url, pool_size=BUCKET_CONNECTIONS, max_overflow=0, pool_pre_ping=True
-    )
+    return create_engine(engine.url, pool_size=BUCKET_CONNECTIONS, max_overflow=0)
 
 
 def make_limiter(

@@ -32,16 +32,17 @@ class KeyCache:
 
     def cached(self, presented: str) -> Principal | None:
         """The key's principal if it was verified within ``ttl``; no database round trip."""
-        hit = self._entries.get(hash_key(presented))
-        if hit is not None and hit[0] > time.monotonic():
-            return hit[1]
-        return None
+        return self._hit(hash_key(presented))
+
+    def _hit(self, digest: str) -> Principal | None:
+        hit = self._entries.get(digest)
+        return hit[1] if hit is not None and hit[0] > time.monotonic() else None
 
     async def lookup(self, presented: str, authenticate: Authenticate) -> Principal | None:
-        if (principal := self.cached(presented)) is not None:
+        digest = hash_key(presented)
+        if (principal := self._hit(digest)) is not None:
             return principal
         now = time.monotonic()
-        digest = hash_key(presented)
         async with self.host.sessions() as session:
             principal = await authenticate(session, presented)
         if principal is not None:

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -21,8 +21,11 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    """An engine configured for several processes sharing the database."""
+def create_engine(
+    url: str | URL, *, pool_size: int = 10, max_overflow: int | None = None
+) -> AsyncEngine:
+    """An engine configured for several processes sharing the database; ``max_overflow``
+    defaults to ``pool_size`` more connections at a peak."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -32,7 +35,7 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         return engine
     kwargs: dict[str, Any] = {
         "pool_size": pool_size,
-        "max_overflow": pool_size,
+        "max_overflow": pool_size if max_overflow is None else max_overflow,
         "pool_pre_ping": True,
     }
     return create_async_engine(url, **kwargs)

@@ -433,7 +433,9 @@ class Consumer:
             await self._settle([delivery], self._settler.fail(self.sub, delivery, exc))
             return
         await _finish(started)
-        await self._settle([delivery], self._settler.conclude(self.sub, [delivery], [outcome]))
+        await self._settle(
+            [delivery], self._settler.conclude(self.sub, [delivery], [outcome], self._ack)
+        )
 
     async def _settle(self, deliveries: Sequence[Delivery], settling: Awaitable[None]) -> None:
         """Run a settling step; whatever it leaves unsettled goes back to the queue."""

@@ -112,36 +112,33 @@ class Settler:
         sub: Subscription,
         batch: Sequence[Delivery],
         outcomes: Sequence[Outcome],
-        ack: Acker = None,
+        ack: Acker,
     ) -> None:
-        """After the commit: announce the outcomes, then ack (with ``ack`` when given: the
-        consumer knows when one ``multiple`` ack can settle the whole batch)."""
+        """After the commit: announce the outcomes, then ``ack`` the batch (the consumer knows
+        when one ``multiple`` ack can settle all of it)."""
         announced = [
-            (d, o) for d, o in zip(batch, outcomes, strict=True) if _announced(sub, d) is not None
+            (d, envelope, o)
+            for d, o in zip(batch, outcomes, strict=True)
+            if (envelope := _announced(sub, d)) is not None
         ]
-        if len(announced) > 1 and (envelope := self._outcomes_of(announced)) is not None:
+        if len(announced) > 1 and (batched := self._outcomes_of(announced)) is not None:
             # One persistent, confirmed message for the batch, folded by the registry in one
             # transaction, instead of one per task.
-            await self._publisher.publish(envelope)
+            await self._publisher.publish(batched)
         else:
-            await asyncio.gather(*(self._announce_outcome(sub, d, o) for d, o in announced))
-        if ack is not None:
-            await ack([d.message for d in batch])
-        else:
-            for delivery in batch:
-                await delivery.message.ack()
+            await asyncio.gather(*(self._announce_outcome(sub, d, o) for d, _, o in announced))
+        await ack([d.message for d in batch])
         for delivery, outcome in zip(batch, outcomes, strict=True):
             self._count(delivery, outcome)
 
-    def _outcomes_of(self, announced: Sequence[tuple[Delivery, Outcome]]) -> Envelope | None:
+    def _outcomes_of(
+        self, announced: Sequence[tuple[Delivery, Envelope, Outcome]]
+    ) -> Envelope | None:
         """The batch's ``task.outcomes`` message; None when it would be too large for one."""
         at = utcnow()
         outcomes = []
-        for delivery, outcome in announced:
-            envelope = delivery.envelope
-            if envelope is None:  # not announced (above); for the type checker
-                continue
-            cancelled = outcome.duplicate and is_cancel_marker(outcome.result)
+        for delivery, envelope, outcome in announced:
+            cancelled = _cancelled(outcome)
             outcomes.append(
                 _lifecycle(
                     TaskOutcome,
@@ -168,7 +165,7 @@ class Settler:
             return None  # over the payload limit: each task's own event carries its result
 
     async def _announce_outcome(self, sub: Subscription, d: Delivery, outcome: Outcome) -> None:
-        if outcome.duplicate and is_cancel_marker(outcome.result):
+        if _cancelled(outcome):
             await self.announce(sub, d, TaskStatus.CANCELLED)
         else:
             await self.announce(
@@ -181,7 +178,7 @@ class Settler:
 
     def _count(self, delivery: Delivery, outcome: Outcome) -> None:
         type_ = delivery.type
-        if outcome.duplicate and is_cancel_marker(outcome.result):
+        if _cancelled(outcome):
             TASKS.labels(self.service, type_, "cancelled").inc()
             return
         self.processed += 1
@@ -333,6 +330,11 @@ class Settler:
         }
 
 
+def _cancelled(outcome: Outcome) -> bool:
+    """The command was cancelled before it ran: its inbox row is the cancellation's marker."""
+    return outcome.duplicate and is_cancel_marker(outcome.result)
+
+
 def _announced(sub: Subscription, delivery: Delivery) -> Envelope | None:
     """The delivery's envelope when its lifecycle is announced: a task on an announcing queue."""
     envelope = delivery.envelope
@@ -343,8 +345,8 @@ def _announced(sub: Subscription, delivery: Delivery) -> Envelope | None:
 
 L = TypeVar("L", bound=TaskLifecycle)
 
-Acker = Callable[[Sequence[AbstractIncomingMessage]], Awaitable[None]] | None
-"""Acks a committed batch's messages; None: one ack each."""
+Acker = Callable[[Sequence[AbstractIncomingMessage]], Awaitable[None]]
+"""Acks a committed batch's messages."""
 
 
 def _lifecycle(cls: type[L], **fields: Any) -> L:

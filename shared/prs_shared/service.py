@@ -199,7 +199,7 @@ class ServiceHost:
             self._release_database = await single_writer.claim(url)
         except single_writer.DatabaseInUse as exc:
             raise StartupError(f"{self.service}: {exc}") from None
-        self.engine = create_engine(url)
+        self.engine = create_engine(url, pool_size=s.db_pool_size, max_overflow=s.db_pool_overflow)
         await upgrade(self.engine, self._migrations)
         self.sessions = session_factory(self.engine)
         self.connection = await connect(s, f"{self.service}:{self.worker}")

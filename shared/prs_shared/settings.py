@@ -125,6 +125,21 @@ class ServiceSettings(BaseSettings):
 
     service_name: ClassVar[str] = "service"
     database_url: str | None = None
+    db_pool_size: int = Field(
+        default=10,
+        ge=1,
+        le=500,
+        description="PostgreSQL connections a process keeps open for its own database. Every "
+        "replica holds this many, and up to PRS_DB_POOL_OVERFLOW more at a peak: their sum over "
+        "all processes must stay under the server's max_connections (docs/deploy.md).",
+    )
+    db_pool_overflow: int = Field(
+        default=10,
+        ge=0,
+        le=500,
+        description="Connections a process may open beyond PRS_DB_POOL_SIZE at a peak, closed "
+        "again when returned.",
+    )
     metrics_port: int = 0
     metrics_host: str = Field(
         default="127.0.0.1", description="Interface of the metrics endpoint (0.0.0.0 in compose)."

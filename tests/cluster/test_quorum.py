@@ -19,7 +19,7 @@ from prs_shared.messaging.envelope import Envelope
 from prs_shared.messaging.headers import REASON_HEADER
 from prs_shared.messaging.publisher import Publisher
 from prs_shared.messaging.topology import Topology, delete_all
-from prs_shared.testing.fixtures import eventually
+from prs_shared.testing.fixtures import PgDatabases, eventually
 from prs_shared.testing.hosts import running_host
 from prs_shared.testing.overtaking import measure_overtaking
 from prs_shared.testing.probe import EFFECT, MIGRATIONS, Effect, effects, probe_registry
@@ -116,26 +116,32 @@ async def test_a_task_runs_retries_and_dead_letters_on_quorum_queues_and_survive
 
 
 async def test_priority_overtaking_on_quorum_queues_is_measured_as_on_classic(
-    all_nodes_up: list[str], cluster_namespace: str, amqp_url: str, tmp_path: Path
+    all_nodes_up: list[str], cluster_namespace: str, amqp_url: str, pg_databases: PgDatabases
 ) -> None:
     """The same measurement as on classic queues (shared/tests/test_priority_overtaking.py): on
     RabbitMQ 3.10 quorum queues a high task waits for the backlog in arrival order, as ADR 0007
-    says. A broker with quorum priorities (4.0) makes this fail: then the ADR changes."""
+    says. A broker with quorum priorities (4.0) makes this fail: then the ADR changes.
 
-    def settings(queue_type: str, url: str, name: str) -> ProbeSettings:
+    PostgreSQL, not SQLite: the effect rows' order is the order tasks committed, and SQLite's
+    one writer, polling for its lock while the cluster loads the machine, can commit a task
+    dozens of commits after it finished."""
+
+    async def settings(queue_type: str, url: str, name: str) -> ProbeSettings:
         return ProbeSettings(
             amqp_url=url,
             namespace=f"{cluster_namespace}{name}.",
             queue_type=queue_type,  # type: ignore[arg-type]
-            database_url=f"sqlite+aiosqlite:///{tmp_path / f'{name}.sqlite3'}",
+            database_url=await pg_databases.create(),
             prefetch=8,
             heartbeat_interval=60,
             shutdown_grace=5,
         )
 
-    classic = await measure_overtaking(settings("classic", amqp_url, "classic"), lows=400, warm=20)
+    classic = await measure_overtaking(
+        await settings("classic", amqp_url, "classic"), lows=400, warm=20
+    )
     quorum = await measure_overtaking(
-        settings("quorum", ",".join(all_nodes_up), "quorum"), lows=400, warm=20
+        await settings("quorum", ",".join(all_nodes_up), "quorum"), lows=400, warm=20
     )
     log.warning("priority overtaking: classic %s; quorum %s", classic, quorum)
     assert classic.overtaken_by <= 2 * (classic.prefetch + classic.batch_size), classic

@@ -82,7 +82,14 @@ def build_components(
     webhook_sender: WebhookSender | None = None,
 ) -> Components:
     ledger_url = settings.ledger_database_url()
-    ledger_engine = create_engine(ledger_url, pool_size=5)
+    # Its own pool: a handler holds a connection for its transaction while the ledger commits
+    # on another, so one shared pool could run dry with every handler waiting for a second.
+    # Five is plenty for one short commit per mail sent (over at most smtp_pool_size sessions).
+    ledger_engine = create_engine(
+        ledger_url,
+        pool_size=min(5, settings.db_pool_size),
+        max_overflow=min(5, settings.db_pool_overflow),
+    )
     policy = EndpointPolicy(allow_private=settings.webhook_allow_private)
     return Components(
         settings=settings,

@@ -25,7 +25,7 @@ def create_engine(
     url: str | URL, *, pool_size: int = 10, max_overflow: int | None = None
 ) -> AsyncEngine:
     """An engine configured for several processes sharing the database; ``max_overflow``
-    defaults to ``pool_size`` more connections at a peak."""
+    defaults to ``pool_size`` more connections at a peak. SQLite ignores both."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":

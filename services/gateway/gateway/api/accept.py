@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from gateway.api.openapi import PROBLEM_CONTENT
 from gateway.api.problems import Problem
 from gateway.api.schemas import QueuedResponse
+from gateway.api.unavailable import RETRY_AFTER_SECONDS
 from gateway.auth import Principal
 from gateway.idempotency import HEADER, EarlierTask, find, fingerprint, key_row
 from gateway.queueing import QueuedTask, build_task
@@ -125,7 +126,12 @@ async def accept(
                 return _replay(request, earlier, key_record["fingerprint"], discard)
         if discard is not None:
             discard()
-        raise Problem(503, "Not queued", f"{exc}; nothing was queued, try again") from exc
+        raise Problem(
+            503,
+            "Not queued",
+            f"{exc}; nothing was queued, try again",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        ) from exc
     return queued_response(request, task)
 
 

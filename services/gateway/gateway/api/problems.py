@@ -9,9 +9,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway.api.body_limit import BodyTooLarge
+from gateway.api.unavailable import RETRY_AFTER_SECONDS, unavailable
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +107,30 @@ def install(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         headers = dict(exc.headers) if exc.headers else None
         return problem_response(request, exc.status_code, str(exc.detail), headers=headers)
+
+    async def _away(request: Request, exc: Exception) -> JSONResponse:
+        what = unavailable(exc)
+        if what is None:
+            return await _unexpected(request, exc)
+        log.warning("%s: %s unavailable: %s: %s", request.url.path, what, type(exc).__name__, exc)
+        title = "Database unavailable" if what == "database" else "Service unavailable"
+        detail = (
+            "the gateway's database cannot be reached"
+            if what == "database"
+            else "a server the gateway depends on cannot be reached"
+        )
+        return problem_response(
+            request,
+            503,
+            title,
+            f"{detail}; nothing was queued or changed, try again",
+            {"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+
+    # Registered for these classes, not Exception: Starlette re-raises what reaches its
+    # catch-all handler (after answering), and a server that is away is no fault to re-raise.
+    for kind in (DBAPIError, PoolTimeout, OSError):
+        app.exception_handler(kind)(_away)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -6,12 +6,13 @@ import sys
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from prs_shared.messaging.failover import split_urls
 from prs_shared.messaging.time_limits import TimeLimit, TimeLimits, parse_overrides
 from prs_shared.messaging.topology import QueueType, Topology
+from prs_shared.public_secrets import amqp_password_is_public, database_password_is_public
 
 Environment = Literal["development", "test", "production"]
 
@@ -178,9 +179,28 @@ class ServiceSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> ServiceSettings:
-        if self.environment == "production" and "guest:guest@" in self.amqp_url:
+        if self.environment != "production":
+            return self
+        if "guest:guest@" in self.amqp_url:
             raise ValueError("AMQP_URL uses the guest account; set real credentials in production")
+        if any(amqp_password_is_public(url) for url in split_urls(self.amqp_url)):
+            raise ValueError(
+                "AMQP_URL's password is one published with PRS Tasks; set your own in "
+                "production (deploy/new-env makes random ones)"
+            )
+        if database_password_is_public(self.resolved_database_url()):
+            raise ValueError(
+                f"{self._database_variable()}: its password is one published with PRS Tasks; "
+                "set your own in production (deploy/new-env makes random ones)"
+            )
         return self
+
+    def _database_variable(self) -> str:
+        """The environment variable this service reads its database URL from."""
+        alias = type(self).model_fields["database_url"].validation_alias
+        if isinstance(alias, AliasChoices) and isinstance(alias.choices[0], str):
+            alias = alias.choices[0]
+        return alias if isinstance(alias, str) else "PRS_DATABASE_URL"
 
     def topology(self) -> Topology:
         """The broker's names and queue arguments, as every process of the deployment declares

@@ -10,6 +10,7 @@ cluster variant three broker nodes in every service's AMQP_URL with quorum queue
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -151,7 +152,7 @@ def test_the_gateway_believes_forwarded_addresses_from_the_load_balancer_only(
     assert trusted.startswith("${PRS_TRUSTED_PROXIES:-")
     assert "*" not in trusted
     # Replicas share console sessions only with one secret.
-    assert environment["PRS_CONSOLE_SECRET"].startswith("${PRS_CONSOLE_SECRET:-")
+    assert environment["PRS_CONSOLE_SECRET"].startswith("${PRS_CONSOLE_SECRET:?")
 
 
 def test_nginx_resolves_the_gateway_at_request_time_through_dockers_dns() -> None:
@@ -202,11 +203,10 @@ def test_the_cluster_variant_replaces_the_single_broker_with_three_nodes(
             in (spec["volumes"])
         )
         cookies.add(spec["environment"]["RABBITMQ_ERLANG_COOKIE"])
-    # One cookie for all three, from the environment; its default is marked as public.
+    # One cookie for all three, from the environment (deploy/new-env writes it).
     assert len(cookies) == 1
     (cookie,) = cookies
-    assert cookie.startswith("${RABBITMQ_ERLANG_COOKIE:-")
-    assert "change-me" in cookie
+    assert cookie.startswith("${RABBITMQ_ERLANG_COOKIE:?")
     # rabbit-1 forms the cluster; the others join it once it is up.
     assert set(cluster["rabbit-2"]["depends_on"]) == {"rabbit-1"}
     assert set(cluster["rabbit-3"]["depends_on"]) == {"rabbit-1"}
@@ -254,3 +254,53 @@ def test_an_alert_fires_when_no_scheduler_replica_or_more_than_one_holds_the_lea
     assert 'Gauge("prs_scheduler_leader"' in metrics
     # The other signals docs/deploy.md names for a scaled deployment.
     assert {"PrsInstanceDown", "PrsQueueWithoutConsumers", "PrsStalledTasks"} <= set(alerts)
+
+
+NEW_ENV = REPO / "deploy" / "new-env"
+SECRET_NAME = re.compile(r"PASSWORD|SECRET|API_KEY|COOKIE")
+
+
+def _interpolations(path: Path) -> list[tuple[str, str, str]]:
+    """(variable, operator, rest) of every ${...} in a compose file."""
+    return re.findall(r"\$\{(\w+)(:?[-?])?([^}]*)\}", path.read_text())
+
+
+def test_no_credential_has_a_default_and_a_missing_one_says_what_to_run() -> None:
+    for path in (COMPOSE, CLUSTER):
+        secrets = [i for i in _interpolations(path) if SECRET_NAME.search(i[0])]
+        assert secrets, path
+        for name, operator, message in secrets:
+            # A default in a public repository is a public password.
+            assert operator == ":?", f"{path.name}: {name} has a default"
+            assert "deploy/new-env" in message, f"{path.name}: {name}: {message!r}"
+
+
+def test_new_env_writes_a_random_value_for_every_required_variable_and_never_overwrites(
+    tmp_path: Path,
+) -> None:
+    required = {
+        name for path in (COMPOSE, CLUSTER) for name, op, _ in _interpolations(path) if op == ":?"
+    }
+    made = []
+    for name in ("one.env", "two.env"):
+        target = tmp_path / name
+        done = subprocess.run([str(NEW_ENV), str(target)], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert target.stat().st_mode & 0o077 == 0, "readable by others"
+        values = dict(
+            line.split("=", 1)
+            for line in target.read_text().splitlines()
+            if line and not line.startswith("#")
+        )
+        assert required <= set(values), required - set(values)
+        for name_, value in values.items():
+            assert re.fullmatch(r"[0-9a-f]{32,}", value), f"{name_}={value!r}"
+        made.append(values)
+    assert all(made[0][name] != made[1][name] for name in required)
+    before = (tmp_path / "one.env").read_text()
+    again = subprocess.run(
+        [str(NEW_ENV), str(tmp_path / "one.env")], capture_output=True, text=True
+    )
+    assert again.returncode == 1
+    assert "exists" in again.stderr
+    assert (tmp_path / "one.env").read_text() == before

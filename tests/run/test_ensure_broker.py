@@ -44,7 +44,7 @@ def test_no_broker_and_none_installed_is_one_line_saying_how_to_get_one() -> Non
     assert len(lines) == 1, result.stderr
     assert f"127.0.0.1:{port}" in lines[0]
     assert "apt-get install rabbitmq-server" in lines[0]
-    assert "docker compose up -d rabbitmq" in lines[0]
+    assert "docker run -d -p 127.0.0.1:5672:5672 rabbitmq:3.13" in lines[0]
 
 
 def test_a_remote_broker_is_never_started_here(tmp_path: Path) -> None:

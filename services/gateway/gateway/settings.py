@@ -8,6 +8,7 @@ from typing import ClassVar, Literal
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 
 from prs_shared.db.engine import is_sqlite
+from prs_shared.public_secrets import is_public
 from prs_shared.settings import ServiceSettings
 
 
@@ -204,8 +205,21 @@ class GatewaySettings(ServiceSettings):
         return self
 
     @model_validator(mode="after")
-    def _refuse_weak_admin_key(self) -> GatewaySettings:
-        key = self.admin_api_key.get_secret_value() if self.admin_api_key else None
-        if self.environment == "production" and key is not None and len(key) < 24:
-            raise ValueError("PRS_ADMIN_API_KEY must be at least 24 characters in production")
+    def _refuse_weak_secrets(self) -> GatewaySettings:
+        if self.environment != "production":
+            return self
+        for name, value in (
+            ("PRS_ADMIN_API_KEY", self.admin_api_key),
+            ("PRS_CONSOLE_SECRET", self.console_secret),
+        ):
+            secret = value.get_secret_value() if value else None
+            if secret is None:
+                continue
+            if is_public(secret):
+                raise ValueError(
+                    f"{name} is a value published with PRS Tasks; set your own in production "
+                    "(deploy/new-env makes random ones)"
+                )
+            if len(secret) < 24:
+                raise ValueError(f"{name} must be at least 24 characters in production")
         return self

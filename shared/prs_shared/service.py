@@ -216,7 +216,11 @@ class ServiceHost:
             publisher=self.publisher,
             prefetch=s.prefetch,
             retry=RetryPolicy(
-                s.max_retries, s.retry_base_delay, s.retry_max_delay, crash_limit=s.crash_limit
+                s.max_retries,
+                s.retry_base_delay,
+                s.retry_max_delay,
+                crash_limit=s.crash_limit,
+                outage_limit=s.database_outage_seconds,
             ),
             shutdown_grace=s.shutdown_grace,
             on_committed=self.relay.notify,

@@ -58,6 +58,13 @@ class ServiceSettings(BaseSettings):
         description="A message that came back unsettled (its worker died holding it) more often "
         "than this is dead-lettered with reason crash_loop instead of run again.",
     )
+    database_outage_seconds: float = Field(
+        default=600.0,
+        ge=0,
+        description="A message whose handling finds the service's database unreachable, "
+        "restarting or out of connections is tried again later without spending a retry, for "
+        "this long at most; then it is dead-lettered with reason database_unavailable.",
+    )
     shutdown_grace: float = Field(
         default=25.0, ge=0, description="Seconds in-flight work may take to finish on SIGTERM."
     )

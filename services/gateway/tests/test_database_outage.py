@@ -4,12 +4,9 @@ gateway serves and queues again without a restart."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
-from sqlalchemy.engine import make_url
 
-from prs_shared.testing.fixtures import PgDatabases, eventually
+from prs_shared.testing.fixtures import PgDatabases, eventually, proxied
 from prs_shared.testing.tcp_proxy import TcpProxy
 
 from .conftest import Gateway
@@ -18,19 +15,9 @@ pytestmark = pytest.mark.asyncio
 
 
 @pytest.fixture
-async def proxy(pg_admin_url: str) -> AsyncIterator[TcpProxy]:
-    server = make_url(pg_admin_url)
-    forwarder = TcpProxy(server.host or "127.0.0.1", server.port or 5432)
-    await forwarder.start()
-    yield forwarder
-    await forwarder.cut()
-
-
-@pytest.fixture
-async def database_url(pg_databases: PgDatabases, proxy: TcpProxy) -> str:
+async def database_url(pg_databases: PgDatabases, pg_proxy: TcpProxy) -> str:
     """The gateway's database, reached through the proxy."""
-    url = make_url(await pg_databases.create())
-    return url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    return proxied(await pg_databases.create(), pg_proxy)
 
 
 async def _queue(gateway: Gateway, deal: str) -> tuple[int, dict[str, object], dict[str, str]]:
@@ -43,13 +30,13 @@ async def _queue(gateway: Gateway, deal: str) -> tuple[int, dict[str, object], d
 
 
 async def test_requests_are_refused_with_503_while_the_database_is_away_and_served_after(
-    gateway: Gateway, proxy: TcpProxy
+    gateway: Gateway, pg_proxy: TcpProxy
 ) -> None:
     code, before, _ = await _queue(gateway, "deal-before")
     assert code == 202, before
     status_path = f"/api/background-tasks/{before['task_id']}/status/"
 
-    await proxy.cut()
+    await pg_proxy.cut()
     answers = []
     for path in (status_path, "/api/background-tasks/", "/readyz"):
         response = await gateway.client.get(path, headers=gateway.auth())
@@ -65,7 +52,7 @@ async def test_requests_are_refused_with_503_while_the_database_is_away_and_serv
     assert headers.get("retry-after"), headers
     assert "nothing was queued" in str(refused["detail"]), refused
 
-    await proxy.restore()
+    await pg_proxy.restore()
 
     async def served() -> bool:
         response = await gateway.client.get(status_path, headers=gateway.auth())

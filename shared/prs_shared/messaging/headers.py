@@ -15,6 +15,10 @@ REASON_HEADER = "x-dead-letter-reason"
 ATTEMPTS_HEADER = "x-attempts"
 ERROR_HEADER = "x-last-error"
 ORIGINAL_QUEUE_HEADER = "x-original-queue"
+OUTAGE_SINCE_HEADER = "x-database-outage-since"
+"""When (Unix seconds) this message first found its service's database unreachable."""
+OUTAGE_RETRIES_HEADER = "x-database-outage-retries"
+"""How often it has waited the outage out since."""
 MAX_ERROR_CHARS = 2000
 MAX_ATTEMPT = 10_000
 """Far above any retry limit; a larger header value is nonsense and read as this."""
@@ -44,3 +48,11 @@ def error_text(exc: BaseException) -> str:
     label = getattr(type(exc), "error_label", None)
     text = f"{label if isinstance(label, str) else type(exc).__name__}: {exc}"
     return text[:MAX_ERROR_CHARS]
+
+
+def epoch_header(headers: Mapping[str, Any] | None, name: str) -> float | None:
+    """A Unix time header (int or float seconds); None if absent or unusable."""
+    raw = (headers or {}).get(name)
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        return None
+    return float(raw) if raw > 0 else None

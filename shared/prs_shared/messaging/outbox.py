@@ -20,6 +20,7 @@ from sqlalchemy import Delete, delete, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prs_shared.db.engine import SessionFactory
+from prs_shared.db.outage import database_unavailable
 from prs_shared.db.tables import outbox
 from prs_shared.messaging.envelope import Envelope, utcnow
 from prs_shared.messaging.publisher import Publisher, PublishError, amqp_priority, route_for
@@ -130,9 +131,15 @@ class OutboxRelay:
         while not self._stopping:
             try:
                 sent = await self.relay_once()
-            except Exception:
+            except Exception as exc:
                 OUTBOX_RELAY_ERRORS.inc()
-                log.exception("outbox relay pass failed; retrying")
+                if database_unavailable(exc):
+                    # Expected while it lasts: one line a pass, not a traceback each.
+                    log.warning(
+                        "outbox relay waits for the database: %s: %s", type(exc).__name__, exc
+                    )
+                else:
+                    log.exception("outbox relay pass failed; retrying")
                 sent = 0
                 await asyncio.sleep(self._poll_interval)
             if sent >= self._batch_size:

@@ -42,6 +42,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage, AbstractQueue
 
 from prs_shared.db.engine import SessionFactory
+from prs_shared.db.outage import database_unavailable
 from prs_shared.messaging.crash_guard import count_start
 from prs_shared.messaging.delivery import Delivery, Rejected, decode_envelope, decode_raw
 from prs_shared.messaging.headers import (  # re-exported: the runtime's header names
@@ -375,8 +376,10 @@ class Consumer:
             raise
         except Exception as exc:
             await _finish(started)
-            if len(batch) == 1:
-                await self._settle(batch, self._settler.fail(self.sub, batch[0], exc))
+            if len(batch) == 1 or database_unavailable(exc):
+                # With the database away, each on its own would only find it away again.
+                for delivery in batch:
+                    await self._settle([delivery], self._settler.fail(self.sub, delivery, exc))
                 return
             slow = _ran_over(exc, batch)
             if slow is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,6 +21,7 @@ import aio_pika
 from aio_pika.abc import AbstractIncomingMessage
 from pydantic import ValidationError
 
+from prs_shared.db.outage import database_unavailable
 from prs_shared.messaging import catalog
 from prs_shared.messaging.backoff import retry_delay
 from prs_shared.messaging.delivery import Delivery
@@ -29,8 +31,12 @@ from prs_shared.messaging.headers import (
     ATTEMPTS_HEADER,
     ERROR_HEADER,
     ORIGINAL_QUEUE_HEADER,
+    OUTAGE_RETRIES_HEADER,
+    OUTAGE_SINCE_HEADER,
     REASON_HEADER,
+    epoch_header,
     error_text,
+    int_header,
 )
 from prs_shared.messaging.inbox import is_cancel_marker
 from prs_shared.messaging.messages import (
@@ -58,6 +64,9 @@ class RetryPolicy:
     max_delay: float = 300.0
     crash_limit: int = 5
     """A message redelivered more often than this (its worker died each time) is dead-lettered."""
+    outage_limit: float = 600.0
+    """Seconds a message waits out its service's database being unreachable (retried without
+    spending its retries) before it is dead-lettered with reason database_unavailable."""
 
     def limit_for(self, type_: str | None) -> int:
         if type_ is None:
@@ -69,15 +78,22 @@ class RetryPolicy:
         return self.max_retries if spec.max_retries is None else spec.max_retries
 
 
+OUTAGE_MAX_DELAY = 30.0
+"""Longest wait between two tries of a message whose database is away: it is back soon after."""
+
+
 def copy_message(
     message: AbstractIncomingMessage,
     headers: Mapping[str, Any],
     *,
     expiration: timedelta | None = None,
+    drop: Sequence[str] = (),
 ) -> aio_pika.Message:
-    """A persistent copy of ``message`` with ``headers`` added (the broker's x-death dropped)."""
+    """A persistent copy of ``message`` with ``headers`` added and ``drop`` removed (the
+    broker's x-death always dropped)."""
     merged = dict(message.headers or {})
-    merged.pop("x-death", None)
+    for name in ("x-death", *drop):
+        merged.pop(name, None)
     merged.update(headers)
     return aio_pika.Message(
         body=message.body,
@@ -195,6 +211,9 @@ class Settler:
         if isinstance(exc, PermanentError):
             await self.dead_letter(sub, delivery, "permanent_error", exc, TaskStatus.FAILED)
             return
+        if database_unavailable(exc):
+            await self._wait_out_outage(sub, delivery, exc)
+            return
         limit = self.retry.limit_for(delivery.envelope.type if delivery.envelope else None)
         if delivery.attempt > limit:
             if isinstance(exc, TimeLimitExceeded):
@@ -208,18 +227,15 @@ class Settler:
     async def _retry(self, sub: Subscription, delivery: Delivery, exc: Exception) -> None:
         attempt = delivery.attempt
         delay = retry_delay(attempt, base=self.retry.base_delay, cap=self.retry.max_delay)
-        delay_ms = max(1, int(delay * 1000))
-        copy = copy_message(
-            delivery.message,
-            {
-                sub.retry_headers.attempt: attempt + 1,
-                sub.retry_headers.error: error_text(exc),
-                RETRY_QUEUE_HEADER: delivery.queue,
-            },
-            expiration=timedelta(milliseconds=delay_ms),
+        # A later outage is waited out afresh: what an earlier one left is dropped.
+        await self._send_back(
+            sub,
+            delivery,
+            exc,
+            delay,
+            {sub.retry_headers.attempt: attempt + 1},
+            drop=(OUTAGE_SINCE_HEADER, OUTAGE_RETRIES_HEADER),
         )
-        tier = self._topology.delay_tier(delay_ms)
-        await self._publisher.publish_raw("", self._topology.delay_queue(tier), copy)
         log.warning(
             "attempt %d of %s failed, retrying in %.2fs: %s",
             attempt,
@@ -228,6 +244,65 @@ class Settler:
             error_text(exc),
             exc_info=not isinstance(exc, TimeoutError | ConnectionError),
         )
+        RETRIES.labels(self.service, delivery.type).inc()
+        TASKS.labels(self.service, delivery.type, "retried").inc()
+
+    async def _wait_out_outage(self, sub: Subscription, delivery: Delivery, exc: Exception) -> None:
+        """The service's database is away: the message is tried again later without spending
+        one of its retries (the task is not at fault), for ``outage_limit`` seconds at most."""
+        headers = delivery.message.headers or {}
+        now = time.time()
+        since = min(epoch_header(headers, OUTAGE_SINCE_HEADER) or now, now)
+        if now - since > self.retry.outage_limit:
+            await self.dead_letter(sub, delivery, "database_unavailable", exc)
+            return
+        waited = (
+            int_header(headers, OUTAGE_RETRIES_HEADER, 0) if OUTAGE_RETRIES_HEADER in headers else 0
+        )
+        delay = retry_delay(
+            waited + 1, base=self.retry.base_delay, cap=min(self.retry.max_delay, OUTAGE_MAX_DELAY)
+        )
+        await self._send_back(
+            sub,
+            delivery,
+            exc,
+            delay,
+            {OUTAGE_SINCE_HEADER: int(since), OUTAGE_RETRIES_HEADER: waited + 1},
+        )
+        log.warning(
+            "%s: the database is unavailable (for %.0fs so far); trying again in %.2fs without "
+            "spending a retry: %s",
+            delivery.type,
+            now - since,
+            delay,
+            error_text(exc),
+        )
+        TASKS.labels(self.service, delivery.type, "waited_out_outage").inc()
+
+    async def _send_back(
+        self,
+        sub: Subscription,
+        delivery: Delivery,
+        exc: Exception,
+        delay: float,
+        headers: Mapping[str, Any],
+        *,
+        drop: Sequence[str] = (),
+    ) -> None:
+        """Through a delay queue back to its own queue in ``delay`` seconds; then ack it."""
+        delay_ms = max(1, int(delay * 1000))
+        copy = copy_message(
+            delivery.message,
+            {
+                **headers,
+                sub.retry_headers.error: error_text(exc),
+                RETRY_QUEUE_HEADER: delivery.queue,
+            },
+            expiration=timedelta(milliseconds=delay_ms),
+            drop=drop,
+        )
+        tier = self._topology.delay_tier(delay_ms)
+        await self._publisher.publish_raw("", self._topology.delay_queue(tier), copy)
         await self.announce(
             sub,
             delivery,
@@ -237,8 +312,6 @@ class Settler:
             quiet=True,
         )
         await delivery.message.ack()
-        RETRIES.labels(self.service, delivery.type).inc()
-        TASKS.labels(self.service, delivery.type, "retried").inc()
 
     async def dead_letter(
         self,

@@ -34,6 +34,7 @@ from prs_shared.messaging.messages import (
 )
 from prs_shared.messaging.publisher import Publisher
 from prs_shared.messaging.topology import Topology, declare_base, declare_work_queue, delete_all
+from prs_shared.testing.tcp_proxy import TcpProxy
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@localhost:5672/"
 DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -144,6 +145,23 @@ async def pg_databases(pg_admin_url: str) -> AsyncIterator[PgDatabases]:
     dbs = PgDatabases(pg_admin_url)
     yield dbs
     await dbs.drop_all()
+
+
+@pytest.fixture
+async def pg_proxy(pg_admin_url: str) -> AsyncIterator[TcpProxy]:
+    """A forwarder to the test PostgreSQL server that a test can cut, taking the database away
+    from what connects through it (``proxied``) while the server stays up for the others."""
+    server = make_url(pg_admin_url)
+    forwarder = TcpProxy(server.host or "127.0.0.1", server.port or 5432)
+    await forwarder.start()
+    yield forwarder
+    await forwarder.cut()
+
+
+def proxied(url: str, proxy: TcpProxy) -> str:
+    """``url`` (a test database's) reached through ``proxy``."""
+    through = make_url(url).set(host="127.0.0.1", port=proxy.port)
+    return through.render_as_string(hide_password=False)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

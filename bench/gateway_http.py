@@ -101,7 +101,7 @@ async def _load(port: int, key: str, n: int, log_dir: Path, name: str) -> dict[s
 
 
 def _section(
-    key: str, label: str, n: int, figures: dict[str, object], method: str
+    key: str, label: str, n: int, figures: dict[str, object], method: str, generator: str
 ) -> SectionResult:
     n = int(figures.get("n", n))  # type: ignore[call-overload]
     statuses = figures["statuses"]
@@ -117,7 +117,7 @@ def _section(
         p50_ms=float(figures["p50_ms"]),  # type: ignore[arg-type]
         p99_ms=float(figures["p99_ms"]),  # type: ignore[arg-type]
         method=method,
-        extra={"statuses": statuses},
+        extra={"statuses": statuses, "load_generator": generator},
         error=None if ok == n else f"only {ok} of {n} answered 202: {statuses}",
     )
 
@@ -160,12 +160,11 @@ async def run_gateway_http(n: int, run_id: str, log_dir: Path) -> list[SectionRe
         await _load(gateway_port, key, warm, log_dir, "gateway-warmup")
         noop_figures = await _load(noop_port, key, n, log_dir, "noop")
         gateway_figures = await _load(gateway_port, key, n, log_dir, "gateway")
-        generator = (
-            f"wrk, {WRK_SECONDS} s"
-            if shutil.which("wrk")
-            else "Python load generator (install wrk)"
+        generator = "wrk" if shutil.which("wrk") else "python"
+        shown = (
+            f"wrk, {WRK_SECONDS} s" if generator == "wrk" else "Python load generator (install wrk)"
         )
-        common = f"{CONCURRENCY} connections, {generator}, own process; uvicorn, one worker each"
+        common = f"{CONCURRENCY} connections, {shown}, own process; uvicorn, one worker each"
         return [
             _section(
                 "gateway_noop",
@@ -173,6 +172,7 @@ async def run_gateway_http(n: int, run_id: str, log_dir: Path) -> list[SectionRe
                 n,
                 noop_figures,
                 f"validation only; {common}",
+                generator,
             ),
             _section(
                 "gateway_queue",
@@ -181,6 +181,7 @@ async def run_gateway_http(n: int, run_id: str, log_dir: Path) -> list[SectionRe
                 gateway_figures,
                 "bearer auth, validation, task row + outbox committed, relayed with confirms; "
                 + common,
+                generator,
             ),
         ]
     finally:

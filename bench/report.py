@@ -78,7 +78,11 @@ def ratios(results: Sequence[SectionResult]) -> list[Ratio]:
                 out.append(Ratio(key, baseline, project.rate / base.rate, target, by_cpu))
     noop, gateway = by_key.get("gateway_noop"), by_key.get("gateway_queue")
     if noop is not None and gateway is not None and noop.rate and gateway.rate:
-        out.append(Ratio("gateway_queue", "gateway_noop", gateway.rate / noop.rate, GATEWAY_TARGET))
+        # The Python load generator saturates before a no-op endpoint does, so the ratio
+        # flatters the gateway: measured, but not held against the target.
+        python_load = noop.extra.get("load_generator") == "python"
+        target = None if python_load else GATEWAY_TARGET
+        out.append(Ratio("gateway_queue", "gateway_noop", gateway.rate / noop.rate, target))
     naive, pipeline = by_key.get("files_naive"), by_key.get("files_pipeline")
     if naive is not None and pipeline is not None and naive.rate and pipeline.rate:
         out.append(Ratio("files_pipeline", "files_naive", pipeline.rate / naive.rate, FILES_TARGET))

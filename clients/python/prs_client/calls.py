@@ -305,9 +305,15 @@ def queue_diagnostic(
 # --- tasks ----------------------------------------------------------------------------------------
 
 
-def get_status(task_id: TaskRef) -> Call[TaskStatusResponse]:
-    """Status, result or error, attempts and timings of one task; ``NotFound`` if unknown."""
-    return Call("GET", f"{TASKS}/{UUID(str(task_id))}/status/", _model(TaskStatusResponse))
+def get_status(task_id: TaskRef, *, wait: float = 0) -> Call[TaskStatusResponse]:
+    """Status, result or error, attempts and timings of one task; ``NotFound`` if unknown.
+    ``wait`` (at most 30 s): the gateway holds the answer until the task has finished."""
+    return Call(
+        "GET",
+        f"{TASKS}/{UUID(str(task_id))}/status/",
+        _model(TaskStatusResponse),
+        params={"wait": round(wait, 3)} if wait > 0 else None,
+    )
 
 
 def list_tasks(

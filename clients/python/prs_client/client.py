@@ -26,6 +26,8 @@ T = TypeVar("T")
 DEFAULT_TIMEOUT = 10.0
 POLL_INTERVAL = 0.25
 MAX_POLL_INTERVAL = 2.0
+MAX_HOLD = 20.0
+"""Longest a status request asks the gateway to hold its answer (the gateway allows 30 s)."""
 
 
 def _headers(api_key: str | None) -> dict[str, str]:
@@ -45,21 +47,39 @@ def settled(task: TaskStatusResponse) -> bool:
 
 
 class _Poll:
-    """The pauses between status requests of ``wait``: growing, and never past the deadline."""
+    """How ``wait`` asks: each status request held by the gateway until the task finishes
+    (``?wait=``, never past the deadline nor the HTTP read timeout); growing pauses between
+    requests only when the gateway answered sooner than asked (one that does not hold)."""
 
-    def __init__(self, timeout: float, interval: float) -> None:
+    def __init__(self, timeout: float, interval: float, read_timeout: float | None) -> None:
         self._timeout = timeout
         self._deadline = time.monotonic() + timeout
         self._interval = interval
+        self._longest = MAX_HOLD if read_timeout is None else max(0.0, read_timeout - 1.0)
+        self._held = 0.0
+        self._asked = 0.0
+
+    def hold(self) -> float:
+        """Seconds the next status request asks to be held."""
+        remaining = self._deadline - time.monotonic()
+        self._held = max(0.0, min(remaining, MAX_HOLD, self._longest))
+        self._asked = time.monotonic()
+        return self._held
 
     def pause(self, task: TaskStatusResponse) -> float:
         """Seconds to sleep before asking again; :class:`TaskTimeout` once the time is up."""
         remaining = self._deadline - time.monotonic()
         if remaining <= 0:
             raise TaskTimeout(task, self._timeout)
+        if self._held and time.monotonic() - self._asked >= self._held / 2:
+            return 0.0  # held as asked: ask again at once
         pause = min(self._interval, remaining)
         self._interval = min(self._interval * 1.5, MAX_POLL_INTERVAL)
         return pause
+
+
+def _read_timeout(http: httpx.Client | httpx.AsyncClient) -> float | None:
+    return http.timeout.read
 
 
 def _sync(build: Callable[P, Call[T]]) -> Callable[Concatenate[Client, P], T]:
@@ -109,10 +129,11 @@ class Client:
     def wait(
         self, task_id: TaskRef, timeout: float = 60.0, *, poll_interval: float = POLL_INTERVAL
     ) -> TaskStatusResponse:
-        """Poll until the task succeeds and return it; :class:`TaskFailed` if it ends otherwise,
-        :class:`TaskTimeout` if it is still running after ``timeout`` seconds."""
-        poll = _Poll(timeout, poll_interval)
-        while not settled(task := self.get_status(task_id)):
+        """Wait until the task succeeds and return it; :class:`TaskFailed` if it ends otherwise,
+        :class:`TaskTimeout` if it is still running after ``timeout`` seconds. The gateway
+        holds each status request until the task finishes, so the answer comes when it does."""
+        poll = _Poll(timeout, poll_interval, _read_timeout(self._http))
+        while not settled(task := self.get_status(task_id, wait=poll.hold())):
             time.sleep(poll.pause(task))
         return task
 
@@ -183,9 +204,9 @@ class AsyncClient:
         self, task_id: TaskRef, timeout: float = 60.0, *, poll_interval: float = POLL_INTERVAL
     ) -> TaskStatusResponse:
         """As :meth:`Client.wait`, without blocking the event loop."""
-        poll = _Poll(timeout, poll_interval)
+        poll = _Poll(timeout, poll_interval, _read_timeout(self._http))
         # Polling a remote state: there is no local event to wait on.
-        while not settled(task := await self.get_status(task_id)):  # noqa: ASYNC110
+        while not settled(task := await self.get_status(task_id, wait=poll.hold())):  # noqa: ASYNC110
             await asyncio.sleep(poll.pause(task))
         return task
 

@@ -41,6 +41,7 @@ from gateway.registry import registry_subscription
 from gateway.settings import GatewaySettings
 from gateway.state import GatewayState, KeyCache
 from gateway.stuck_tasks import BrokerConsumers, TaskMonitor, handle_task_monitoring
+from gateway.task_feed import TaskFeed
 from prs_shared.dev_key import write_dev_key
 from prs_shared.diagnostics import base_handlers, handle_session_cleanup
 from prs_shared.messaging.handlers import Handler, HandlerRegistry
@@ -58,16 +59,16 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 COMMAND_QUEUES = ("monitoring", "maintenance")
 
 
-def gateway_subscriptions(host: ServiceHost) -> list[Subscription]:
+def gateway_subscriptions(host: ServiceHost, feed: TaskFeed) -> list[Subscription]:
     """Besides its command queues: the registry's events and every dead-letter queue."""
     t = host.topology
     return [
-        registry_subscription(t, t.events_queue(REGISTRY_CONSUMER)),
+        registry_subscription(t, t.events_queue(REGISTRY_CONSUMER), feed),
         *archive_subscriptions(t, queue_names(t)),
     ]
 
 
-def build_host(settings: GatewaySettings) -> ServiceHost:
+def build_host(settings: GatewaySettings, feed: TaskFeed) -> ServiceHost:
     housekeeping = Housekeeping.from_settings(
         settings, LocalFileStore(settings.resolved_file_store_dir())
     )
@@ -97,7 +98,7 @@ def build_host(settings: GatewaySettings) -> ServiceHost:
         handlers=handlers,
         command_queues=COMMAND_QUEUES,
         migrations=MIGRATIONS,
-        subscriptions=gateway_subscriptions,
+        subscriptions=partial(gateway_subscriptions, feed=feed),
     )
     consumers.attach(host)
     health.attach(host)
@@ -106,10 +107,11 @@ def build_host(settings: GatewaySettings) -> ServiceHost:
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
+    feed = TaskFeed()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        host = build_host(settings)
+        host = build_host(settings, feed)
         await host.start()
         if settings.admin_api_key is not None:
             async with host.sessions() as session, session.begin():
@@ -135,6 +137,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             acceptor,
             LocalFileStore(settings.resolved_file_store_dir()),
             limiter("auth", settings.auth_failure_limit_per_minute, settings.auth_failure_burst),
+            feed,
         )
         try:
             yield
@@ -175,7 +178,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(webhooks.router)
     app.include_router(keys.router)
     app.include_router(housekeeping.router)
-    console.mount(app, settings)
+    console.mount(app, settings, feed)
     # Added last, so outermost: requests refused by the other middlewares are counted too.
     app.add_middleware(HttpMetricsMiddleware, document=app.openapi)
     return app

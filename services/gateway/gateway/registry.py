@@ -13,11 +13,13 @@ from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from gateway.models import Report, ScheduleReplica, SentNotification, ServiceHeartbeat, Task
 from gateway.task_events import add_events, lifecycle_event
+from gateway.task_feed import TaskFeed
 from prs_shared.messaging.deals import AUDIT_REPORT_GENERATED, AuditReportGenerated
 from prs_shared.messaging.envelope import Priority
 from prs_shared.messaging.handlers import BatchHandler, BatchHandlerRegistry, Item
@@ -100,13 +102,16 @@ def advance(task: dict[str, Any] | None, event: TaskLifecycle) -> dict[str, Any]
 
 
 async def apply_lifecycle(
-    messages: Sequence[Item[TaskLifecycle | TaskOutcomes]], session: AsyncSession, deps: None
+    messages: Sequence[Item[TaskLifecycle | TaskOutcomes]],
+    session: AsyncSession,
+    feed: TaskFeed | None,
 ) -> None:
     """A batch's lifecycle events into the task rows and the task history, batched.
 
     A worker's ``task.outcomes`` counts as the events of each of its tasks. Every event is
     history, even one that no longer moves its task (a retry that arrives after the next attempt
-    started): the history keeps it, keyed by its message id, once.
+    started): the history keeps it, keyed by its message id, once. Once the transaction has
+    committed, ``feed`` hears which tasks moved.
     """
     items = list(_lifecycles(messages))
     ids = sorted({str(i.payload.task_id) for i in items})
@@ -116,6 +121,7 @@ async def apply_lifecycle(
         stmt = stmt.order_by(Task.task_id).with_for_update()
     existing = {t.task_id: t for t in (await session.execute(stmt)).scalars()}
     await add_events(session, [lifecycle_event(i.envelope, i.payload) for i in items])
+    moved: dict[str, str | None] = {}
     for item in sorted(items, key=lambda i: i.payload.at):
         envelope, event = item.envelope, item.payload
         key = str(event.task_id)
@@ -135,6 +141,19 @@ async def apply_lifecycle(
         else:
             for field, value in changes.items():
                 setattr(task, field, value)
+        moved[key] = task.organization_id
+    if feed is not None and moved:
+        _tell_after_commit(session, feed, moved)
+
+
+def _tell_after_commit(session: AsyncSession, feed: TaskFeed, moved: dict[str, str | None]) -> None:
+    """Tell ``feed`` of the moved tasks when (and only if) the session's transaction commits;
+    a session that rolls back is discarded with its listener (the runtime opens one per try)."""
+
+    def committed(_session: Session) -> None:
+        feed.changed(set(moved.values()), moved)
+
+    event.listen(session.sync_session, "after_commit", committed, once=True)
 
 
 def _lifecycles(
@@ -247,21 +266,26 @@ async def replicate_schedules(
             setattr(row, field, value)
 
 
-REGISTRY_HANDLERS = BatchHandlerRegistry(
-    [
-        BatchHandler((*LIFECYCLE_EVENTS, TASK_OUTCOMES), apply_lifecycle, None),
-        BatchHandler((HEARTBEAT,), apply_heartbeats, None),
-        BatchHandler((AUDIT_REPORT_GENERATED,), record_reports, None),
-        BatchHandler((NOTIFICATION_SENT,), record_notifications, "sent"),
-        BatchHandler((NOTIFICATION_FAILED,), record_notifications, "failed"),
-        BatchHandler((SCHEDULE_CHANGED,), replicate_schedules, None),
-    ]
-)
-"""What the registry folds, and how; its queue is bound to the same types (``REGISTRY_TYPES``)."""
+def registry_handlers(feed: TaskFeed | None = None) -> BatchHandlerRegistry:
+    """What the registry folds, and how; its queue is bound to the same types
+    (``REGISTRY_TYPES``). ``feed`` hears of the tasks each committed fold moved."""
+    return BatchHandlerRegistry(
+        [
+            BatchHandler((*LIFECYCLE_EVENTS, TASK_OUTCOMES), apply_lifecycle, feed),
+            BatchHandler((HEARTBEAT,), apply_heartbeats, None),
+            BatchHandler((AUDIT_REPORT_GENERATED,), record_reports, None),
+            BatchHandler((NOTIFICATION_SENT,), record_notifications, "sent"),
+            BatchHandler((NOTIFICATION_FAILED,), record_notifications, "failed"),
+            BatchHandler((SCHEDULE_CHANGED,), replicate_schedules, None),
+        ]
+    )
 
 
-def registry_subscription(topology: Topology, queue: str) -> Subscription:
+def registry_subscription(
+    topology: Topology, queue: str, feed: TaskFeed | None = None
+) -> Subscription:
     """The registry's own events queue: large batches, no inbox (the fold is idempotent)."""
+    handlers = registry_handlers(feed)
     return Subscription(
         queue=queue,
         declare=functools.partial(
@@ -271,8 +295,8 @@ def registry_subscription(topology: Topology, queue: str) -> Subscription:
             routing_keys=list(REGISTRY_TYPES),
             exchange=topology.events_exchange,
         ),
-        work=fold(REGISTRY_HANDLERS),
-        accepts=frozenset(REGISTRY_HANDLERS.types()),
+        work=fold(handlers),
+        accepts=frozenset(handlers.types()),
         batch_size=500,
         # A tenth of it (0.5 ms) without a delivery ends the wait: a lone outcome is folded at
         # once, while under load the outcomes stream in faster than that and fill the batch.

@@ -12,6 +12,7 @@ from gateway.acceptor import TaskAcceptor
 from gateway.auth import Principal, hash_key
 from gateway.limits import Limiter
 from gateway.settings import GatewaySettings
+from gateway.task_feed import TaskFeed
 from prs_shared.service import ServiceHost
 from prs_shared.storage import LocalFileStore
 
@@ -66,3 +67,5 @@ class GatewayState:
     files: LocalFileStore
     auth_failures: Limiter
     """Failed authentications per client address."""
+    feed: TaskFeed
+    """Wakes readers waiting for tasks when the registry commits changes to them."""

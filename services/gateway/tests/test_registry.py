@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from gateway.registry import REGISTRY_HANDLERS, advance
+from gateway.registry import advance, registry_handlers
 from prs_shared.messaging.messages import TaskLifecycle, TaskStatus
 from prs_shared.messaging.registry_feed import REGISTRY_TYPES
 
@@ -81,4 +81,4 @@ def test_a_final_status_records_result_error_and_finish_time() -> None:
 
 
 def test_the_registry_folds_every_type_its_queue_is_bound_to_and_no_other() -> None:
-    assert sorted(REGISTRY_HANDLERS.types()) == sorted(REGISTRY_TYPES)
+    assert sorted(registry_handlers().types()) == sorted(REGISTRY_TYPES)

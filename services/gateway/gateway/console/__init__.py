@@ -15,10 +15,10 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.console import dead_letters, login, overview, processes, tasks
-from gateway.console.feed import TaskFeed
 from gateway.console.session import SessionSigner
 from gateway.console.web import HERE, CsrfRefused, LoginRequired, NotAllowed, page
 from gateway.settings import GatewaySettings
+from gateway.task_feed import TaskFeed
 
 PREFIX = "/console"
 CONTENT_SECURITY_POLICY = (
@@ -27,14 +27,13 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
-def mount(app: FastAPI, settings: GatewaySettings) -> TaskFeed:
-    """Serve the console from ``app``; the returned feed is to be told of applied changes."""
+def mount(app: FastAPI, settings: GatewaySettings, feed: TaskFeed) -> None:
+    """Serve the console from ``app``; its live lists wake on ``feed``'s changes."""
     secret = settings.console_secret
     app.state.console_signer = SessionSigner(
         secret.get_secret_value() if secret else secrets.token_urlsafe(32),
         settings.console_session_seconds,
     )
-    feed = TaskFeed()
     app.state.console_feed = feed
     for module in (login, overview, tasks, dead_letters, processes):
         app.include_router(module.router, prefix=PREFIX, include_in_schema=False)
@@ -45,7 +44,6 @@ def mount(app: FastAPI, settings: GatewaySettings) -> TaskFeed:
     app.add_exception_handler(CsrfRefused, _csrf_refused)
     app.add_exception_handler(NotAllowed, _not_allowed)
     app.add_middleware(SecurityHeaders)
-    return feed
 
 
 async def _home() -> RedirectResponse:

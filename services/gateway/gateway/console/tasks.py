@@ -34,11 +34,11 @@ from gateway.api.routes.task_admin import (
 )
 from gateway.api.routes.tasks import get_task_events, get_task_status
 from gateway.api.schemas import TaskPage, TaskStatusResponse
-from gateway.console.feed import TaskFeed
 from gateway.console.session import ConsoleSession
 from gateway.console.timeline import timeline
 from gateway.console.web import Console, Operating, act, page, problem_page, templates
 from gateway.state import GatewayState
+from gateway.task_feed import TaskFeed
 from prs_shared.messaging.envelope import utcnow
 from prs_shared.messaging.messages import TaskStatus
 
@@ -47,6 +47,8 @@ router = APIRouter()
 PAGE_SIZE = 50
 RECHECK_SECONDS = 1.0
 """A stream re-reads its page at least this often, announced or not."""
+MIN_REREAD_SECONDS = 0.25
+"""And at most this often: under load the registry commits many times a second."""
 KEEPALIVE_SECONDS = 15.0
 STREAM_SECONDS = 300.0
 """A stream ends after this long; the browser's EventSource reconnects by itself."""
@@ -202,6 +204,9 @@ async def tasks_feed(
                     await asyncio.wait_for(woken.get(), RECHECK_SECONDS)
                 except TimeoutError:
                     quiet += RECHECK_SECONDS
+                else:
+                    await asyncio.sleep(MIN_REREAD_SECONDS)
+                    quiet += MIN_REREAD_SECONDS
 
     return StreamingResponse(
         events(),

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Query, Request, status
 
 from gateway.api.accept import queued_response
 from gateway.api.deps import CurrentPrincipal, SessionDep, StateDep, require, visible
@@ -24,6 +26,7 @@ from gateway.api.schemas import (
 from gateway.auth import Role
 from gateway.models import Task
 from gateway.queueing import queue_task
+from gateway.state import GatewayState
 from gateway.task_events import events_of
 from prs_shared.messaging.envelope import Priority, utcnow
 from prs_shared.messaging.messages import PING, Ping, TaskStatus
@@ -35,15 +38,54 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {
 }
 
 
+MAX_WAIT_SECONDS = 30.0
+RECHECK_SECONDS = 0.25
+"""A waiting status request re-reads its task at least this often: another gateway replica's
+registry may fold the outcome, and only this process's folds wake it."""
+
+
 @router.get("/{task_id}/status/", responses=_NOT_FOUND)
 async def get_task_status(
-    task_id: UUID, session: SessionDep, principal: CurrentPrincipal, state: StateDep
+    task_id: UUID,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    state: StateDep,
+    wait: Annotated[
+        float,
+        Query(
+            ge=0,
+            le=MAX_WAIT_SECONDS,
+            description="Seconds to hold the answer until the task has finished (any final "
+            "status); it comes as soon as it has, or with the status at the end of the wait. "
+            "0: at once.",
+        ),
+    ] = 0,
 ) -> TaskStatusResponse:
     """Status, result or error, attempts and timings of one task."""
     task = await session.get(Task, str(task_id))
     if task is None or not visible(principal, task.organization_id):
         raise Problem(404, "Task not found", f"no task {task_id}")
+    if wait > 0 and not TaskStatus(task.status).terminal:
+        # Not on the request's session: that would hold a pooled connection for the wait.
+        await session.close()
+        task = await _until_finished(state, str(task_id), wait) or task
     return to_response(task, state.settings.result_retention_seconds)
+
+
+async def _until_finished(state: GatewayState, task_id: str, wait: float) -> Task | None:
+    """The task once it has finished, or as it is when ``wait`` seconds have passed."""
+    deadline = asyncio.get_running_loop().time() + wait
+    with state.feed.watch(task_id) as changed:
+        while True:
+            # Read after watching: a change committed in between still wakes the wait below.
+            changed.clear()
+            async with state.host.sessions() as session:
+                task = await session.get(Task, task_id)
+            left = deadline - asyncio.get_running_loop().time()
+            if task is None or TaskStatus(task.status).terminal or left <= 0:
+                return task
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), min(left, RECHECK_SECONDS))
 
 
 @router.get("/{task_id}/events/", responses=_NOT_FOUND)

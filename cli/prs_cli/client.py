@@ -151,9 +151,17 @@ class GatewayClient:
         """DELETE and return the JSON answer."""
         return self._request("DELETE", path, params=params)
 
-    def task_status(self, task_id: str) -> TaskState:
-        """The current status of one task; a :class:`ProblemError` with status 404 if unknown."""
-        body = self._request("GET", status_path(task_id))
+    @property
+    def longest_hold(self) -> float:
+        """The longest ``wait`` a status request may ask for and still answer within the
+        request timeout (the gateway holds it at most 30 s)."""
+        return max(0.0, min(20.0, self._timeout - 1.0))
+
+    def task_status(self, task_id: str, wait: float = 0) -> TaskState:
+        """One task's status, held by the gateway up to ``wait`` seconds until it has finished;
+        a :class:`ProblemError` with status 404 if unknown."""
+        params = {"wait": f"{wait:.3f}"} if wait > 0 else None
+        body = self._request("GET", status_path(task_id), params=params)
         if not isinstance(body, dict) or "status" not in body:
             raise _unexpected("status", body)
         return TaskState(task_id=str(body.get("task_id", task_id)), status=body["status"], raw=body)

@@ -32,6 +32,19 @@ def test_test_action_all_succeeded_exits_0() -> None:
     assert gateway.posted == [{"services": list(SERVICES), "note": "MyOrg"}]
 
 
+def test_status_requests_ask_the_gateway_to_hold_them_within_the_request_timeout() -> None:
+    gateway = FakeGateway()
+    result = invoke(gateway, "--action=test", "--timeout=60")
+
+    assert result.exit_code == 0, result.output
+    holds = [
+        float(r.url.params["wait"]) for r in gateway.requests if r.url.path.endswith("/status/")
+    ]
+    assert len(holds) == len(SERVICES), gateway.requests
+    # Held until each task finishes, but never past the HTTP timeout (10 s by default).
+    assert all(0 < hold <= 9 for hold in holds), holds
+
+
 def test_test_action_one_failed_exits_1_naming_the_service() -> None:
     gateway = FakeGateway({"deal-workflow": ("FAILED", "boom: handler raised")})
     result = invoke(gateway, "--action=test")

@@ -93,7 +93,9 @@ def poll(
 ) -> dict[str, TaskState]:
     """The last seen state of each service's task, once all are terminal or ``timeout`` passed.
 
-    Every task is asked at least once, so ``timeout=0`` still reports where each one is.
+    Every task is asked at least once, so ``timeout=0`` still reports where each one is. Each
+    request is held by the gateway until its task has finished (``?wait=``), so a task's end is
+    seen when it happens; ``interval`` paces the rounds only when the holds end first.
     """
     deadline = clock() + timeout
     states: dict[str, TaskState] = {}
@@ -101,7 +103,8 @@ def poll(
     while True:
         still: list[QueuedTask] = []
         for task in pending:
-            state = client.task_status(task.task_id)
+            hold = max(0.0, min(deadline - clock(), client.longest_hold))
+            state = client.task_status(task.task_id, wait=hold)
             states[task.service] = state
             if not state.terminal:
                 still.append(task)

@@ -67,8 +67,10 @@ async def test_a_recipient_of_another_organization_fails_like_an_unknown_one_and
         # The delivered mail's notification.sent comes through the ledger's own outbox, which
         # may relay it after the task's outcome.
         seen = await events.wait_for(
-            lambda s: all(final_lifecycle(s, e.task_id) for e in (theirs, nobody, mine))
-            and any(e.type.startswith("notification.") for e in s),
+            lambda s: (
+                all(final_lifecycle(s, e.task_id) for e in (theirs, nobody, mine))
+                and any(e.type.startswith("notification.") for e in s)
+            ),
             timeout=30,
         )
         ledger = await ledger_recipients(host)

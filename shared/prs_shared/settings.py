@@ -8,6 +8,8 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from prs_shared.messaging.failover import split_urls
 from prs_shared.messaging.time_limits import TimeLimit, TimeLimits, parse_overrides
@@ -182,6 +184,17 @@ class ServiceSettings(BaseSettings):
     @model_validator(mode="after")
     def _at_least_one_broker(self) -> ServiceSettings:
         split_urls(self.amqp_url)  # ValueError names AMQP_URL
+        return self
+
+    @model_validator(mode="after")
+    def _database_url_parses(self) -> ServiceSettings:
+        try:
+            make_url(self.resolved_database_url())
+        except ArgumentError:
+            raise ValueError(
+                f"{self._database_variable()}: not a database URL (e.g. "
+                "postgresql+asyncpg://user:password@host:5432/name)"
+            ) from None
         return self
 
     @model_validator(mode="after")

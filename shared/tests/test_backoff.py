@@ -55,3 +55,9 @@ def test_namespaced_names_keep_the_seed_queue_names() -> None:
     assert t.queue("workflow") == "x.workflow"
     assert t.dlq(t.queue("workflow")) == "x.workflow.dlq"
     assert Topology().queue("file_processing") == "file_processing"
+
+
+def test_an_absurd_attempt_count_gets_the_cap_instead_of_overflowing() -> None:
+    # A header may claim any count; 2.0 ** 10_000 would raise OverflowError.
+    delay = retry_delay(10_000, base=1.0, cap=30.0, rng=random.Random(1))
+    assert 15.0 <= delay <= 30.0

@@ -95,24 +95,29 @@ def poll(
 
     Every task is asked at least once, so ``timeout=0`` still reports where each one is. Each
     request is held by the gateway until its task has finished (``?wait=``), so a task's end is
-    seen when it happens; ``interval`` paces the rounds only when the holds end first.
+    seen when it happens; ``interval`` paces the rounds only when a gateway answered sooner than
+    asked (one that does not hold).
     """
     deadline = clock() + timeout
     states: dict[str, TaskState] = {}
     pending = list(queued)
     while True:
         still: list[QueuedTask] = []
+        early = False
         for task in pending:
             hold = max(0.0, min(deadline - clock(), client.longest_hold))
+            asked = clock()
             state = client.task_status(task.task_id, wait=hold)
             states[task.service] = state
             if not state.terminal:
                 still.append(task)
+                early = early or clock() - asked < hold / 2
         pending = still
         remaining = deadline - clock()
         if not pending or remaining <= 0:
             return states
-        sleep(min(interval, remaining))
+        if early:
+            sleep(min(interval, remaining))
 
 
 def outcome(task: QueuedTask, state: TaskState | None, timeout: float) -> Outcome:

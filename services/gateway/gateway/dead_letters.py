@@ -35,6 +35,8 @@ from prs_shared.messaging.headers import (
     ATTEMPTS_HEADER,
     ERROR_HEADER,
     ORIGINAL_QUEUE_HEADER,
+    OUTAGE_RETRIES_HEADER,
+    OUTAGE_SINCE_HEADER,
     REASON_HEADER,
     int_header,
 )
@@ -198,6 +200,8 @@ _FAILURE_HEADERS = (
     "x-death",
     ATTEMPTS_HEADER,
     ERROR_HEADER,
+    OUTAGE_SINCE_HEADER,
+    OUTAGE_RETRIES_HEADER,
     *ARCHIVE_RETRY_HEADERS.__dict__.values(),
 )
 

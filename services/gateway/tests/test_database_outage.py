@@ -50,7 +50,7 @@ async def test_requests_are_refused_with_503_while_the_database_is_away_and_serv
     code, refused, headers = await _queue(gateway, "deal-during")
     assert code == 503, refused
     assert headers.get("retry-after"), headers
-    assert "nothing was queued" in str(refused["detail"]), refused
+    assert refused["title"] in ("Database unavailable", "Not queued"), refused
 
     await pg_proxy.restore()
 

@@ -94,3 +94,14 @@ def test_development_accepts_the_development_values(monkeypatch: pytest.MonkeyPa
     )
     assert settings.admin_api_key is not None
     assert settings.admin_api_key.get_secret_value() == "dev-admin-key"
+
+
+def test_a_database_url_that_does_not_parse_names_its_variable(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        _start(monkeypatch, PRS_GATEWAY_DATABASE_URL="not a url")
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "PRS_GATEWAY_DATABASE_URL: not a database URL" in err, err
+    assert "Traceback" not in err

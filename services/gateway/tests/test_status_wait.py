@@ -3,11 +3,14 @@ wakes the request, so a client learns of the outcome when it happens instead of 
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
+from sqlalchemy import delete
 
 from gateway.api.routes import tasks
+from gateway.models import Task, TaskEvent
 
 from .conftest import Gateway
 
@@ -82,3 +85,22 @@ async def test_a_hold_out_of_range_is_refused_naming_the_parameter(
     )
     assert response.status_code == 422, response.text
     assert [e["field"] for e in response.json()["errors"]] == ["query.wait"], response.text
+
+
+async def test_a_task_deleted_during_the_hold_is_not_found(gateway: Gateway) -> None:
+    task_id = await _queued(
+        gateway,
+        "/api/background-tasks/queue-deal-processing/",
+        {"deal_id": "d-2", "workflow_action": "verify_deal"},
+    )
+    held = asyncio.ensure_future(
+        gateway.client.get(
+            f"/api/background-tasks/{task_id}/status/", params={"wait": 20}, headers=gateway.auth()
+        )
+    )
+    await asyncio.sleep(0.3)
+    async with gateway.app.state.gateway.host.sessions() as session, session.begin():
+        await session.execute(delete(TaskEvent).where(TaskEvent.task_id == task_id))
+        await session.execute(delete(Task).where(Task.task_id == task_id))
+    response = await held
+    assert response.status_code == 404, response.text

@@ -28,6 +28,9 @@ def _raised(exc: BaseException) -> BaseException:
         ("53300", "database"),  # too many connections
         ("57P01", "database"),  # administrator shutdown
         ("08006", "database"),  # connection failure
+        ("57P03", "database"),  # cannot connect now (starting up)
+        ("57014", None),  # statement cancelled (statement_timeout): the statement's doing
+        ("53200", None),  # out of memory
         ("23505", None),  # unique violation: a fault, not an outage
         ("42P01", None),  # undefined table
     ],
@@ -42,6 +45,11 @@ def test_an_invalidated_connection_and_an_exhausted_pool_are_outages() -> None:
     invalidated = DBAPIError("SELECT 1", None, _DriverError("XX000"), connection_invalidated=True)
     assert unavailable(invalidated) == "database"
     assert unavailable(PoolTimeout("QueuePool limit reached")) == "database"
+
+
+def test_a_driver_error_that_arrives_unwrapped_is_judged_by_its_sqlstate() -> None:
+    assert unavailable(_DriverError("53300")) == "database"
+    assert unavailable(_DriverError("42P01")) is None
 
 
 def test_a_refused_connection_outside_the_database_drivers_is_another_server() -> None:

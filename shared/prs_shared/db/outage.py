@@ -9,10 +9,12 @@ from types import TracebackType
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-# SQLSTATE classes of a server that is away rather than a statement that is wrong:
-# 08 connection exception, 53 insufficient resources (too many connections), 57 operator
-# intervention (shutdown, cannot connect now).
-_AWAY_CLASSES = ("08", "53", "57")
+# SQLSTATEs of a server that is away rather than a statement that is wrong: every connection
+# exception (class 08), too many connections, and shutdown or start-up (admin, crash, cannot
+# connect now). Not the rest of classes 53 and 57: out of memory or a cancelled statement
+# (statement_timeout) is the statement's own doing, to be retried as any failure is.
+_AWAY_CLASS = "08"
+_AWAY_CODES = frozenset({"53300", "57P01", "57P02", "57P03"})
 
 _DRIVER_MODULES = ("asyncpg", "sqlalchemy", "aiosqlite")
 
@@ -22,14 +24,20 @@ def database_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, PoolTimeout):
         return True
     if isinstance(exc, DBAPIError):
-        if exc.connection_invalidated or _sqlstate(exc.orig)[:2] in _AWAY_CLASSES:
+        if exc.connection_invalidated or _away(exc.orig):
             return True
-        cause = exc.orig.__cause__ if exc.orig is not None else None
-        return cause is not None and _sqlstate(cause)[:2] in _AWAY_CLASSES
-    if is_connection_error(exc):
-        # asyncpg's connect raises the socket's own error, unwrapped.
+        return exc.orig is not None and _away(exc.orig.__cause__)
+    if _away(exc):
+        return True  # a driver's error that reached here unwrapped (asyncpg's at connect)
+    if isinstance(exc, OSError | socket.gaierror):
+        # asyncpg's connect raises the socket's own error (refused, unreachable), unwrapped.
         return raised_in(exc.__traceback__, _DRIVER_MODULES)
     return False
+
+
+def _away(error: BaseException | None) -> bool:
+    state = _sqlstate(error)
+    return state[:2] == _AWAY_CLASS or state in _AWAY_CODES
 
 
 def is_connection_error(exc: BaseException) -> bool:

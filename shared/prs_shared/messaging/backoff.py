@@ -19,6 +19,8 @@ def retry_delay(
     """
     if attempt < 1:
         raise ValueError("attempt counts from 1")
-    step: float = min(cap, base * 2.0 ** (attempt - 1))
+    # The exponent is capped: past 2**64 every step is the cap anyway, and a float power of a
+    # hostile attempt count (a header) would overflow.
+    step: float = min(cap, base * 2.0 ** min(attempt - 1, 64))
     draw: float = (rng or random).random()
     return step / 2 + draw * step / 2

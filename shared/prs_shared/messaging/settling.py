@@ -334,6 +334,8 @@ class Settler:
                 "x-dead-lettered-at": utcnow().isoformat(),
                 "x-dead-lettered-by": self.worker,
             },
+            # An outage it waited out is over for this copy: a replay waits out its own.
+            drop=(OUTAGE_SINCE_HEADER, OUTAGE_RETRIES_HEADER),
         )
         exchange, routing_key = sub.dead_letter_to or (
             self._topology.dead_letter_exchange,

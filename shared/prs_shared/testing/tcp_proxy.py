@@ -36,12 +36,18 @@ class TcpProxy:
         await self.start()
 
     async def _forward(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # Known before the upstream connects, so that a cut meanwhile closes it too.
+        self._writers.add(writer)
         try:
             up_reader, up_writer = await asyncio.open_connection(*self._target)
         except OSError:
+            self._writers.discard(writer)
             writer.transport.abort()
             return
-        self._writers.update((writer, up_writer))
+        if writer not in self._writers:  # cut while connecting
+            up_writer.transport.abort()
+            return
+        self._writers.add(up_writer)
         await asyncio.gather(
             self._pipe(reader, up_writer), self._pipe(up_reader, writer), return_exceptions=True
         )

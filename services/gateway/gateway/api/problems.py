@@ -123,7 +123,8 @@ def install(app: FastAPI) -> None:
             request,
             503,
             title,
-            f"{detail}; nothing was queued or changed, try again",
+            f"{detail}; try again (a queuing request repeated with its Idempotency-Key "
+            "queues at most one task)",
             {"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from datetime import timedelta
 from typing import Annotated, Any
 from uuid import UUID
@@ -40,8 +39,10 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {
 
 MAX_WAIT_SECONDS = 30.0
 RECHECK_SECONDS = 0.25
-"""A waiting status request re-reads its task at least this often: another gateway replica's
-registry may fold the outcome, and only this process's folds wake it."""
+"""A waiting status request re-reads its task after this long without a wake-up (another
+gateway replica's registry may fold the outcome, and only this process's folds wake it), then
+less and less often, up to ``MAX_RECHECK_SECONDS``: many holds must not load the database."""
+MAX_RECHECK_SECONDS = 2.0
 
 
 @router.get("/{task_id}/status/", responses=_NOT_FOUND)
@@ -68,13 +69,17 @@ async def get_task_status(
     if wait > 0 and not TaskStatus(task.status).terminal:
         # Not on the request's session: that would hold a pooled connection for the wait.
         await session.close()
-        task = await _until_finished(state, str(task_id), wait) or task
+        task = await _until_finished(state, str(task_id), wait)
+        if task is None:
+            raise Problem(404, "Task not found", f"no task {task_id}")
     return to_response(task, state.settings.result_retention_seconds)
 
 
 async def _until_finished(state: GatewayState, task_id: str, wait: float) -> Task | None:
-    """The task once it has finished, or as it is when ``wait`` seconds have passed."""
+    """The task once it has finished, or as it is when ``wait`` seconds have passed; None if
+    it was deleted meanwhile."""
     deadline = asyncio.get_running_loop().time() + wait
+    recheck = RECHECK_SECONDS
     with state.feed.watch(task_id) as changed:
         while True:
             # Read after watching: a change committed in between still wakes the wait below.
@@ -84,8 +89,10 @@ async def _until_finished(state: GatewayState, task_id: str, wait: float) -> Tas
             left = deadline - asyncio.get_running_loop().time()
             if task is None or TaskStatus(task.status).terminal or left <= 0:
                 return task
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), min(left, RECHECK_SECONDS))
+            try:
+                await asyncio.wait_for(changed.wait(), min(left, recheck))
+            except TimeoutError:
+                recheck = min(recheck * 1.5, max(MAX_RECHECK_SECONDS, RECHECK_SECONDS))
 
 
 @router.get("/{task_id}/events/", responses=_NOT_FOUND)

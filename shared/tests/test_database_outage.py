@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from aio_pika.abc import AbstractIncomingMessage
 from sqlalchemy import func, select
 
 from prs_shared.db.engine import create_engine
@@ -51,16 +53,21 @@ async def effect_counts(direct_url: str, prefix: str) -> dict[str, int]:
         await engine.dispose()
 
 
+DeadLetters = Callable[[], Awaitable[list[AbstractIncomingMessage]]]
+
+
+@pytest.fixture
+def dead_letters(broker: BrokerProbe, topology: Topology) -> DeadLetters:
+    """Takes what the probe's command queue dead-lettered so far."""
+    return lambda: broker.get_all(topology.dlq(topology.queue("workflow")))
+
+
 def effect(key: str) -> Envelope:
     return Envelope(type=EFFECT.type, payload=Effect(key=key).model_dump(), task_id=uuid.uuid4())
 
 
 async def test_work_queued_during_an_outage_runs_once_when_the_database_is_back(
-    probe_host: Any,
-    pg_proxy: TcpProxy,
-    direct_url: str,
-    broker: BrokerProbe,
-    topology: Topology,
+    probe_host: Any, pg_proxy: TcpProxy, direct_url: str, dead_letters: DeadLetters
 ) -> None:
     # One retry, 0.2 s apart: spent on the outage, every task would be dead-lettered within a
     # second of it.
@@ -71,7 +78,7 @@ async def test_work_queued_during_an_outage_runs_once_when_the_database_is_back(
         for i in range(TASKS):
             await host.publisher.publish(effect(f"outage-{i}"))
         await asyncio.sleep(3)
-        assert await broker.get_all(topology.dlq(topology.queue("workflow"))) == []
+        assert await dead_letters() == []
         await pg_proxy.restore()
 
         async def all_once() -> bool:
@@ -81,21 +88,17 @@ async def test_work_queued_during_an_outage_runs_once_when_the_database_is_back(
         await eventually(all_once, timeout=60)
         counts = await effect_counts(direct_url, "outage-")
         assert set(counts.values()) == {1}, counts
-    assert await broker.get_all(topology.dlq(topology.queue("workflow"))) == []
+    assert await dead_letters() == []
 
 
 async def test_an_outage_longer_than_the_limit_dead_letters_with_its_reason(
-    probe_host: Any,
-    pg_proxy: TcpProxy,
-    direct_url: str,
-    broker: BrokerProbe,
-    topology: Topology,
+    probe_host: Any, pg_proxy: TcpProxy, direct_url: str, dead_letters: DeadLetters
 ) -> None:
     async with probe_host(retry_base_delay=0.2, database_outage_seconds=1) as host:
         await pg_proxy.cut()
         await host.publisher.publish(effect("too-long"))
         dead = await eventually(
-            lambda: broker.get_all(topology.dlq(topology.queue("workflow"))),
+            dead_letters,
             timeout=30,
             message="the message dead-lettered",
         )

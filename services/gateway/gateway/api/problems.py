@@ -88,6 +88,13 @@ async def too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
     return problem_response(request, 413, "Payload too large", exc.detail, headers)
 
 
+_AWAY = {
+    "database": ("Database unavailable", "the gateway's database cannot be reached"),
+    "server": ("Service unavailable", "a server the gateway depends on cannot be reached"),
+}
+"""Title and detail of the 503 for what :func:`unavailable` found away."""
+
+
 def install(app: FastAPI) -> None:
     """The gateway's error handling: every error a problem."""
     app.exception_handler(BodyTooLarge)(too_large)
@@ -113,12 +120,7 @@ def install(app: FastAPI) -> None:
         if what is None:
             return await _unexpected(request, exc)
         log.warning("%s: %s unavailable: %s: %s", request.url.path, what, type(exc).__name__, exc)
-        title = "Database unavailable" if what == "database" else "Service unavailable"
-        detail = (
-            "the gateway's database cannot be reached"
-            if what == "database"
-            else "a server the gateway depends on cannot be reached"
-        )
+        title, detail = _AWAY[what]
         return problem_response(
             request,
             503,

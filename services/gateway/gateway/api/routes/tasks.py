@@ -92,7 +92,7 @@ async def _until_finished(state: GatewayState, task_id: str, wait: float) -> Tas
             try:
                 await asyncio.wait_for(changed.wait(), min(left, recheck))
             except TimeoutError:
-                recheck = min(recheck * 1.5, max(MAX_RECHECK_SECONDS, RECHECK_SECONDS))
+                recheck = min(recheck * 1.5, MAX_RECHECK_SECONDS)
 
 
 @router.get("/{task_id}/events/", responses=_NOT_FOUND)

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 import aio_pika
+import httpx
 import pytest
 
 from prs_shared.messaging.topology import Topology
@@ -147,10 +148,16 @@ async def test_poison_lifecycle_events_and_heartbeats_are_dead_lettered_and_the_
     assert sorted(d["reason"] for d in letters) == sorted(
         ["schema_mismatch"] * 4 + ["invalid_envelope"]
     )
-    # The good event of the same burst was folded: its task exists with its outcome.
-    status = await gateway.client.get(
-        f"/api/background-tasks/{ok['task_id']}/status/", headers=gateway.auth()
-    )
+
+    # The good event of the same burst is folded: its task exists with its outcome. The
+    # archive's commit and the registry's are apart, so it may land a moment after the poison.
+    async def folded() -> httpx.Response | None:
+        answer = await gateway.client.get(
+            f"/api/background-tasks/{ok['task_id']}/status/", headers=gateway.auth()
+        )
+        return answer if answer.status_code == 200 else None
+
+    status = await eventually(folded, timeout=30, message="the good event folded")
     assert status.json()["status"] == "SUCCEEDED"
     assert status.json()["queued_at"] is not None  # no ghost row without a queue time
     await diagnostic_succeeds(gateway)
